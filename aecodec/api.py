@@ -1,0 +1,98 @@
+"""The public API: one-shot ``compress``/``decompress`` and the reusable ``Codec``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from PIL import Image
+
+from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, Encoded, batch_encode, check_quality, decode_file, \
+    header_of
+from aecodec.container import Header
+from aecodec.errors import AecError
+from aecodec.images import ImageInput
+from aecodec.weights import load_shipped, shipped_names
+
+__all__ = ["compress", "decompress", "models", "model_info", "info", "Codec"]
+
+
+def models() -> list[str]:
+    """Names of the installed models (``aecodec models`` lists them with details)."""
+    return shipped_names()
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Domain, size constraint, description and card of an installed model."""
+    lm = load_shipped(name)
+    mi = lm.model.info()
+    return {"name": name, "kind": lm.model.kind, "domain": mi.domain, "fixed_size": mi.fixed_size,
+            "description": mi.description, "weights_hash": lm.weights_hash.hex(), "card": lm.card}
+
+
+def info(data: bytes) -> Header:
+    """The header of `.aec` bytes (model, size, mode, quality, latent shape), without decoding."""
+    return header_of(data)
+
+
+def compress(image: ImageInput, quality: float = DEFAULT_QUALITY, model: str = DEFAULT_MODEL) -> bytes:
+    """Compress one image (path, PIL image or numpy array) to `.aec` bytes.
+
+    ``quality`` runs from 1 (smallest) to 100 (best); ``model`` is an installed model name.
+    Raises AecError (AecInputError, AecModelError, ...) with a message for the user.
+    """
+    return Codec(model=model, quality=quality).compress(image)
+
+
+def decompress(data: bytes) -> Image.Image:
+    """Decode `.aec` bytes to a PIL image in the mode and size it was compressed from."""
+    return decode_file(data)
+
+
+class Codec:
+    """A model loaded once, for many images.
+
+    Reach for it instead of the one-shot functions when compressing a batch: it keeps the
+    model, and ``compress_many`` runs equal-size images (e.g. a folder of 250×250 faces)
+    through the network together, which is several times faster than one at a time.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, quality: float = DEFAULT_QUALITY) -> None:
+        self.quality = check_quality(quality)
+        self._lm = load_shipped(model)
+
+    @property
+    def model(self) -> str:
+        return self._lm.name
+
+    def compress(self, image: ImageInput, quality: float | None = None) -> bytes:
+        return self.encode(image, quality).data
+
+    def encode(self, image: ImageInput, quality: float | None = None) -> Encoded:
+        """Like ``compress`` but also returns the header and notes on conversions made."""
+        result = next(batch_encode(self._lm, [image], self.quality if quality is None else quality))
+        if isinstance(result, AecError):
+            raise result
+        return result
+
+    def compress_many(self, images: Iterable[ImageInput], quality: float | None = None,
+                      batch: int = 16) -> Iterator[bytes | AecError]:
+        """Compress each image in order; a bad one yields its AecError and the rest go on."""
+        q = self.quality if quality is None else quality
+        for r in batch_encode(self._lm, images, q, batch=batch):
+            yield r if isinstance(r, AecError) else r.data
+
+    def decompress(self, data: bytes) -> Image.Image:
+        return decode_file(data)
+
+    def decompress_many(self, items: Iterable[bytes | str | Path]) -> Iterator[Image.Image | AecError]:
+        """Decode each item (bytes or a path to a `.aec` file); errors are yielded in place."""
+        for item in items:
+            try:
+                data = Path(item).read_bytes() if isinstance(item, (str, Path)) else item
+                yield decode_file(data)
+            except AecError as exc:
+                yield exc
+            except OSError as exc:
+                from aecodec.errors import AecInputError
+                yield AecInputError(f"{item}: cannot read ({exc.strerror or exc})")

@@ -1,0 +1,192 @@
+"""Glue: images to `.aec` bytes and back, for one image or a batch, with a named model.
+
+::
+
+    image ─► load_image ─► RGB uint8 ─► pad to stride ─► model.encode(q) ─► int symbols
+                 │                                                              │
+                 └─ mode, alpha ──────────────┐                      pack (zstd)│
+                                              ▼                                 ▼
+                                    container.write(Header(model, hash, w, h, mode, q, shape, method))
+    PIL image ◄─ to_pil ◄─ crop, clip, round ◄─ model.decode(q) ◄─ unpack ◄─ container.read
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import zstandard
+from PIL import Image
+
+from aecodec import pack as packing
+from aecodec.container import AecFile, Header, read, read_header, write
+from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError
+from aecodec.images import ImageInput, PreparedImage, load_image, to_pil
+from aecodec.quantize import QUALITY_MAX, QUALITY_MIN
+from aecodec.weights import LoadedModel, load_shipped
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "decode_file", "check_quality",
+           "batch_encode"]
+
+DEFAULT_MODEL = "conv-photos"
+DEFAULT_QUALITY = 50.0
+_ALPHA_LEVEL = 19
+
+
+@dataclass(frozen=True)
+class Encoded:
+    data: bytes
+    header: Header
+    notes: tuple[str, ...]
+
+
+def check_quality(quality: float) -> float:
+    """Validate a quality and round it to float32 (as the header stores it)."""
+    try:
+        q = float(quality)
+    except (TypeError, ValueError):
+        raise AecInputError(f"quality must be a number from 1 to 100, got {quality!r}") from None
+    if not QUALITY_MIN <= q <= QUALITY_MAX:  # also False for NaN
+        raise AecInputError(f"quality must be from {QUALITY_MIN:g} to {QUALITY_MAX:g}, got {quality!r}")
+    return float(np.float32(q))
+
+
+def _to_tensor(rgbs: Sequence[np.ndarray], stride: int) -> torch.Tensor:
+    x = torch.from_numpy(np.stack(rgbs)).permute(0, 3, 1, 2).float().div_(255.0)
+    h, w = x.shape[2:]
+    ph, pw = -h % stride, -w % stride
+    if ph or pw:
+        # Replicate the edges: cheaper to code than zeros, and cropped away after decoding.
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x
+
+
+def _check_fits(lm: LoadedModel, prep: PreparedImage) -> None:
+    fs = lm.model.fixed_size
+    if fs is not None and prep.size != fs:
+        raise AecInputError(f"model {lm.name} only takes {fs[0]}x{fs[1]} images; this one is "
+                            f"{prep.size[0]}x{prep.size[1]} (use a convolutional model for other sizes)")
+
+
+def _alpha_chunk(alpha: np.ndarray | None) -> bytes | None:
+    if alpha is None:
+        return None
+    return zstandard.ZstdCompressor(level=_ALPHA_LEVEL, write_content_size=False, write_checksum=False,
+                                    write_dict_id=False).compress(np.ascontiguousarray(alpha).tobytes())
+
+
+def _finish(lm: LoadedModel, prep: PreparedImage, symbols: np.ndarray, quality: float) -> Encoded:
+    method, payload = packing.pack(symbols)
+    w, h = prep.size
+    header = Header(model=lm.name, weights_hash=lm.weights_hash, width=w, height=h, mode=prep.mode,
+                    quality=quality, latent_shape=tuple(symbols.shape), packing=method)
+    data = write(AecFile(header=header, payload=payload, alpha=_alpha_chunk(prep.alpha)))
+    return Encoded(data=data, header=header, notes=tuple(prep.notes))
+
+
+def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: float) -> list[Encoded]:
+    """Encode images of one size in one forward pass."""
+    if not preps:
+        return []
+    for p in preps:
+        _check_fits(lm, p)
+    sizes = {p.size for p in preps}
+    if len(sizes) != 1:
+        raise ValueError("encode_prepared takes images of one size")
+    q = check_quality(quality)
+    x = _to_tensor([p.rgb for p in preps], lm.model.stride)
+    symbols = lm.model.encode(x, q).numpy()
+    return [_finish(lm, p, s, q) for p, s in zip(preps, symbols)]
+
+
+def batch_encode(lm: LoadedModel, images: Iterable[ImageInput], quality: float,
+                 batch: int = 16) -> Iterator[Encoded | AecError]:
+    """Encode many images, grouping equal sizes into batches; a bad image yields its error
+    in its place and the others go on."""
+    pending: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
+    results: dict[int, Encoded | AecError] = {}
+    next_out = 0
+    total = 0
+    for i, img in enumerate(images):
+        total = i + 1
+        try:
+            prep = load_image(img)
+            _check_fits(lm, prep)
+        except AecError as exc:
+            results[i] = exc
+        else:
+            group = pending.setdefault(prep.size, [])
+            group.append((i, prep))
+            if len(group) >= batch:
+                _flush(lm, group, quality, results)
+                del pending[prep.size]
+        while next_out in results:
+            yield results.pop(next_out)
+            next_out += 1
+    for group in pending.values():
+        _flush(lm, group, quality, results)
+    while next_out < total:
+        yield results.pop(next_out)
+        next_out += 1
+
+
+def _flush(lm: LoadedModel, group: list[tuple[int, PreparedImage]], quality: float,
+           results: dict[int, Encoded | AecError]) -> None:
+    try:
+        encoded = encode_prepared(lm, [p for _, p in group], quality)
+    except AecError as exc:
+        for i, _ in group:
+            results[i] = exc
+        return
+    for (i, _), e in zip(group, encoded):
+        results[i] = e
+
+
+def model_for(header: Header) -> LoadedModel:
+    """The installed model a file needs, checked against the file's weights hash."""
+    try:
+        lm = load_shipped(header.model)
+    except AecModelError:
+        raise AecModelError(f"this file needs model {header.model!r}, which is not installed "
+                            f"(see `aecodec models`)") from None
+    if lm.weights_hash != header.weights_hash:
+        raise AecModelError(f"this file was made with other weights for model {header.model!r} "
+                            f"(file {header.weights_hash.hex()}, installed {lm.weights_hash.hex()}); "
+                            f"decode it with the aecodec version that wrote it")
+    return lm
+
+
+def decode_file(data: bytes) -> Image.Image:
+    """Parse, verify and decode `.aec` bytes to a PIL image of the stored mode and size."""
+    f = read(bytes(data))
+    h = f.header
+    lm = model_for(h)
+    expected = lm.model.latent_shape(h.width, h.height, h.quality)
+    if tuple(h.latent_shape) != tuple(expected):
+        raise AecFormatError(f"latent shape {h.latent_shape} does not match model {h.model} "
+                             f"at {h.width}x{h.height}, quality {h.quality:g} (expected {expected})")
+    symbols = packing.unpack(f.payload, h.latent_shape, h.packing)
+    x = lm.model.decode(torch.from_numpy(symbols)[None], h.quality)[0, :, : h.height, : h.width]
+    rgb = x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    alpha = _decode_alpha(f.alpha, h) if h.mode in ("RGBA", "LA") else None
+    return to_pil(rgb, h.mode, alpha)
+
+
+def _decode_alpha(chunk: bytes | None, h: Header) -> np.ndarray:
+    if chunk is None:
+        raise AecFormatError(f"mode {h.mode} needs an alpha chunk, and the file has none")
+    n = h.width * h.height
+    try:
+        raw = zstandard.ZstdDecompressor().decompress(chunk, max_output_size=n)
+    except zstandard.ZstdError as exc:
+        raise AecFormatError(f"alpha chunk is corrupt ({exc})") from None
+    if len(raw) != n:
+        raise AecFormatError(f"alpha chunk holds {len(raw)} bytes, expected {n}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(h.height, h.width)
+
+
+def header_of(data: bytes) -> Header:
+    return read_header(bytes(data))

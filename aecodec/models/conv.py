@@ -1,0 +1,125 @@
+"""The convolutional codec: GDN analysis/synthesis transforms, gain units for variable rate,
+and a factorized density for the rate term (Ballé et al. 2017; gains after Cui et al. 2021).
+
+::
+
+    x ─► g_a (conv/GDN ×4, /16) ─► y ─► × gain(q) ─► round ─► symbols ─► ÷ gain'(q) ─► g_s ─► x̂
+                                              └─► density(level) ─► estimated bits
+
+One set of weights covers qualities 1–100: ``levels`` rate levels are trained, each with its
+own λ, encoder gain vector, decoder gain vector and density; qualities between levels
+interpolate the gains geometrically. Encoder gains grow with the level by construction
+(a cumulative sum of positive steps), so a higher quality always quantizes every channel
+more finely.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aecodec.models.base import CodecModel, ModelInfo, ModelOutput
+from aecodec.models.entropy import FactorizedDensity
+from aecodec.models.gdn import GDN
+from aecodec.models.registry import register_model
+from aecodec.quantize import quality_position, quantize, to_symbols
+
+__all__ = ["ConvConfig", "ConvAutoencoder", "default_lambdas"]
+
+
+def default_lambdas(levels: int = 12, lo: float = 0.001, hi: float = 0.25) -> list[float]:
+    """λ per level, log-spaced: loss = λ·255²·MSE + bits per pixel."""
+    return [lo * (hi / lo) ** (i / max(levels - 1, 1)) for i in range(levels)]
+
+
+@dataclass
+class ConvConfig:
+    channels: int = 96
+    latent_channels: int = 160
+    levels: int = 12
+    lambdas: list[float] = field(default_factory=default_lambdas)
+    domain: str = "any"
+    description: str = "convolutional autoencoder"
+
+
+def _conv(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 5, stride=2, padding=2)
+
+
+def _deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
+
+
+@register_model("conv")
+class ConvAutoencoder(CodecModel):
+    """Fully convolutional rate-distortion autoencoder; any image size (padded to 16)."""
+
+    Config = ConvConfig
+    stride = 16
+
+    def __init__(self, config: ConvConfig) -> None:
+        super().__init__(config)
+        n, m, lv = config.channels, config.latent_channels, config.levels
+        if len(config.lambdas) != lv:
+            raise ValueError("one λ per level is needed")
+        self.g_a = nn.Sequential(_conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
+        self.g_s = nn.Sequential(_deconv(m, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True),
+                                 _deconv(n, n), GDN(n, inverse=True), _deconv(n, 3))
+        # Encoder gains: log g[l] = base + cumsum(softplus(step)), so they rise with the level.
+        span = math.log(16.0)
+        self.log_gain_base = nn.Parameter(torch.full((m,), -span / 2))
+        step = math.log(math.expm1(span / max(lv - 1, 1)))
+        self.gain_steps = nn.Parameter(torch.full((max(lv - 1, 0), m), step))
+        self.log_inv_gain = nn.Parameter(-self._log_gains().detach().clone())
+        self.density = FactorizedDensity(m, lv)
+        self.register_buffer("lambdas", torch.tensor(config.lambdas, dtype=torch.float32), persistent=False)
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(self.config.domain, None, self.config.description)
+
+    def _log_gains(self) -> torch.Tensor:
+        """(levels, M) log encoder gains."""
+        steps = F.softplus(self.gain_steps)
+        cum = torch.cat([torch.zeros_like(self.log_gain_base)[None], torch.cumsum(steps, 0)], 0)
+        return self.log_gain_base[None] + cum
+
+    def _gains_at(self, quality: float) -> tuple[torch.Tensor, torch.Tensor]:
+        lo, hi, t = quality_position(quality, self.config.levels)
+        lg = self._log_gains()
+        enc = torch.exp((1 - t) * lg[lo] + t * lg[hi])
+        dec = torch.exp((1 - t) * self.log_inv_gain[lo] + t * self.log_inv_gain[hi])
+        return enc.view(1, -1, 1, 1), dec.view(1, -1, 1, 1)
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> ModelOutput:
+        """Training pass. ``level``: (B,) long tensor of rate levels, one per sample."""
+        y = self.g_a(x).float()
+        z = y * torch.exp(self._log_gains()[level])[:, :, None, None]
+        bits = self.density.bits(quantize(z, "noise"), level)
+        y_hat = quantize(z, "ste") * torch.exp(self.log_inv_gain[level])[:, :, None, None]
+        x_hat = self.g_s(y_hat.to(x.dtype))
+        return ModelOutput(x_hat=x_hat, bits=bits, code=y)
+
+    @torch.inference_mode()
+    def encode(self, x: torch.Tensor, quality: float) -> torch.Tensor:
+        enc, _ = self._gains_at(quality)
+        y = self.g_a(x.contiguous(memory_format=torch.channels_last)).float()
+        return to_symbols(y * enc)
+
+    @torch.inference_mode()
+    def decode(self, symbols: torch.Tensor, quality: float) -> torch.Tensor:
+        _, dec = self._gains_at(quality)
+        y_hat = (symbols.float() * dec).contiguous(memory_format=torch.channels_last)
+        return self.g_s(y_hat).float()
+
+    def latent_shape(self, width: int, height: int, quality: float) -> tuple[int, ...]:
+        return (self.config.latent_channels, -(-height // self.stride), -(-width // self.stride))
+
+    @torch.inference_mode()
+    def rate_bits(self, symbols: torch.Tensor, quality: float) -> float:
+        lo, hi, t = quality_position(quality, self.config.levels)
+        level = torch.full((symbols.shape[0],), lo if t < 0.5 else hi, dtype=torch.long)
+        return float(self.density.bits(symbols.float(), level).sum())

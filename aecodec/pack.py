@@ -1,0 +1,399 @@
+"""Integer latent symbols to bytes and back, exactly, with zstd coding them near their entropy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import zstandard as zstd
+
+from aecodec.errors import AecFormatError, AecInputError
+
+__all__ = ["METHODS", "PLANAR", "LADDER", "pack", "unpack", "entropy_bits"]
+
+PLANAR, LADDER = 1, 2
+METHODS: dict[int, str] = {PLANAR: "planar-zigzag", LADDER: "grouped-ladder"}
+
+_WIDTHS = (1, 2, 4, 8)  # bits per code in a ladder stage; 8 // w codes share a byte
+_MAX_STAGES = 4  # a ladder byte holds four 2-bit widths
+_MAX_OFFSET = 127  # per-channel centre, stored as one zigzag byte
+_CENTERED = 0x80  # flag in the group byte: per-channel centres follow
+_DP_BUCKETS = 12  # the grouping search cuts the scale-sorted channels into this many runs (<= 16)
+_TRIED_LADDERS = 3  # ladders per group compressed for real (the best by estimate)
+_GROUP_BYTES, _TABLE_BYTES = 40.0, 0.4  # grouping cost of a frame, of one Huffman table entry
+
+_Compress = Callable[[bytes], bytes]
+
+
+def _zigzag(v: np.ndarray) -> np.ndarray:
+    """Signed to unsigned (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) so that small |v| stay small."""
+    v = v.astype(np.int64)
+    return (v << 1) ^ (v >> 63)
+
+
+def _to_symbols(z: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+    """Zigzag codes (rows, n), plus each row's centre, back to int32 (AecFormatError if they
+    do not fit); int32 arithmetic in place unless a code is huge, to keep memory low."""
+    wide = bool(z.size) and int(z.max()) >= 1 << 30
+    v = z.astype(np.int64 if wide else np.int32)
+    sign = v & 1
+    np.negative(sign, out=sign)
+    v >>= 1
+    v ^= sign
+    if centres is not None:
+        v += centres.astype(v.dtype)[:, None]
+    if wide and (int(v.min()) < -(1 << 31) or int(v.max()) >= 1 << 31):
+        raise AecFormatError("corrupt payload: a symbol is outside the int32 range")
+    return v.astype(np.int32, copy=False)
+
+
+def _geometry(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(channels, symbols per channel): axis 0 of a 2+ dim array; else one channel."""
+    channels = shape[0] if len(shape) >= 2 else 1
+    return channels, int(np.prod(shape, dtype=np.int64)) // channels if channels else 0
+
+
+def _pack_codes(codes: np.ndarray, w: int) -> bytes:
+    """Codes < 2**w into bytes, 8 // w per byte, first code in the high bits, zero padded."""
+    if w == 8:
+        return codes.astype(np.uint8).tobytes()
+    k = 8 // w
+    c = np.zeros(-(-codes.size // k) * k, np.uint16)
+    c[: codes.size] = codes
+    shifts = (8 - w * np.arange(1, k + 1)).astype(np.uint16)
+    return (c.reshape(-1, k) << shifts).sum(axis=1).astype(np.uint8).tobytes()
+
+
+def _unpack_codes(data: bytes, n: int, w: int) -> np.ndarray:
+    """Inverse of ``_pack_codes``; the padding must be zero."""
+    b = np.frombuffer(data, np.uint8)
+    if w == 8:
+        return b
+    shifts = (8 - w * np.arange(1, 8 // w + 1)).astype(np.uint8)
+    c = ((b[:, None] >> shifts) & ((1 << w) - 1)).ravel()
+    if c[n:].any():
+        raise AecFormatError("corrupt payload: nonzero padding bits")
+    return c[:n]
+
+
+def _compressor(level: int) -> _Compress:
+    """zstd writing magicless frames without content size, checksum or dictionary id: pure
+    overhead here, as the container says what the payload is and guards it with a CRC-32."""
+    params = zstd.ZstdCompressionParameters(
+        compression_level=level, format=zstd.FORMAT_ZSTD1_MAGICLESS,
+        write_content_size=0, write_checksum=0, write_dict_id=0)
+    return zstd.ZstdCompressor(compression_params=params).compress
+
+
+class _Reader:
+    """Walks a payload; every read is checked against the bytes present and its known size."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+        self._dctx = zstd.ZstdDecompressor(format=zstd.FORMAT_ZSTD1_MAGICLESS)
+
+    def take(self, n: int, what: str) -> bytes:
+        if self.pos + n > len(self.data):
+            raise AecFormatError(f"corrupt payload: truncated {what}")
+        self.pos += n
+        return self.data[self.pos - n:self.pos]
+
+    def mask(self, channels: int) -> np.ndarray:
+        """Bitmask of the channels that hold any nonzero symbol, channel 0 in the high bit."""
+        return _unpack_codes(self.take(-(-channels // 8), "channel mask"), channels, 1) > 0
+
+    def frame(self, size: int) -> bytes:
+        """One magicless zstd frame, ended by its last block header (RFC 8878), that must
+        decompress to exactly ``size`` bytes; zstd may not write more, whatever the frame says."""
+        start, last = self.pos, 0
+        if self.take(2, "zstd frame header")[0] != 0:  # descriptor 0, then window descriptor
+            raise AecFormatError("corrupt payload: unexpected zstd frame header flags")
+        while not last:
+            head = int.from_bytes(self.take(3, "zstd block header"), "little")
+            last, kind, block = head & 1, (head >> 1) & 3, head >> 3
+            if kind == 3:
+                raise AecFormatError("corrupt payload: reserved zstd block type")
+            self.take(1 if kind == 1 else block, "zstd block")
+        try:
+            out = self._dctx.decompress(self.data[start:self.pos], max_output_size=size,
+                                        allow_extra_data=False)
+        except zstd.ZstdError as e:
+            raise AecFormatError(f"corrupt payload: zstd says {e}") from None
+        if len(out) != size:
+            raise AecFormatError(f"corrupt payload: a stream holds {len(out)} bytes, not {size}")
+        return out
+
+    def codes(self, n: int, w: int) -> np.ndarray:
+        return _unpack_codes(self.frame(-(-n * w // 8)), n, w)
+
+    def u32(self, count: int) -> np.ndarray:
+        """``count`` escaped values, little-endian u32."""
+        return np.frombuffer(self.take(4 * count, "escapes"), "<u4").astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Method 1, planar-zigzag: the simple baseline, and the smallest for a handful of symbols.
+
+
+def _pack_planar(v: np.ndarray, active: np.ndarray, frames: _Compress) -> bytes:
+    """Mask, one frame of zigzag bytes (active channels, channel-major), u32 escapes of 255."""
+    z = _zigzag(v[active]).ravel()
+    body = frames(np.minimum(z, 255).astype(np.uint8).tobytes()) if z.size else b""
+    return np.packbits(active).tobytes() + body + (z[z >= 255] - 255).astype("<u4").tobytes()
+
+
+def _unpack_planar(r: _Reader, channels: int, n: int) -> np.ndarray:
+    active, v = r.mask(channels), np.zeros((channels, n), np.int32)
+    k = int(active.sum())
+    v[active] = _to_symbols(_read_stages(r, k * n, (8,)).reshape(k, n))
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# Method 2, grouped-ladder: channels grouped by scale, each group coded through a ladder of
+# narrow stages. A stage of width w codes min(x, 2**w - 1), 8 // w codes a byte; values at the
+# top code go on, minus it, to the next stage, and what the last stage (always 8 bits) escapes
+# follows as u32. Several skewed codes in one byte let zstd's Huffman coder (at least one bit
+# a byte) go below one bit a symbol, and one frame per group gives each group its own table.
+
+
+def _ladder_byte(ladder: tuple[int, ...]) -> int:
+    """Stage widths as 2-bit log2 codes from the high bits; the first 8-bit stage ends it."""
+    return sum((w.bit_length() - 1) << (6 - 2 * i) for i, w in enumerate(ladder))
+
+
+def _read_ladder(b: int) -> tuple[int, ...]:
+    ladder = tuple(1 << ((b >> s) & 3) for s in (6, 4, 2, 0))
+    ladder = ladder[: ladder.index(8) + 1] if 8 in ladder else ()
+    if not ladder or _ladder_byte(ladder) != b:
+        raise AecFormatError(f"corrupt payload: bad ladder byte {b:#04x}")
+    return ladder
+
+
+def _codes_cost(p: np.ndarray, n: int, w: int) -> float:
+    """Estimated bytes of a frame of n w-bit codes with probabilities p: Huffman plus table."""
+    k = 8 // w
+    nbytes = -(-n // k)
+    dist = p[p > 0]
+    for _ in range(k - 1):
+        dist = np.multiply.outer(dist, p[p > 0]).ravel()
+    bits = float((dist * np.maximum(1.0, -np.log2(dist))).sum())  # Huffman: >= 1 bit a byte
+    seen = float(-np.expm1(nbytes * np.log1p(-np.minimum(dist, 1 - 1e-12))).sum())
+    return 5.0 + min(nbytes * bits / 8 + 0.4 * seen + 8.0, nbytes + 3.0)
+
+
+def _ladder_estimates(hist: np.ndarray) -> list[tuple[float, tuple[int, ...]]]:
+    """Every ladder with its estimated cost, cheapest first; ``hist`` bins 0..255, then 256+."""
+    memo: dict[tuple[int, int], float] = {}
+    found: dict[tuple[int, ...], float] = {}
+
+    def walk(off: int, depth: int, prefix: tuple[int, ...], total: float) -> None:
+        rest = hist[off:]
+        n = float(rest.sum())
+        if n == 0:
+            found[(*prefix, 8)] = min(found.get((*prefix, 8), np.inf), total)
+            return
+        for w in _WIDTHS if depth < _MAX_STAGES - 1 else (8,):
+            top = (1 << w) - 1
+            esc = float(rest[top:].sum())
+            if (off, w) not in memo:
+                memo[(off, w)] = _codes_cost(np.append(rest[:top], esc) / n, int(n), w)
+            if w == 8:
+                found[(*prefix, 8)] = total + memo[(off, w)] + 4 * esc
+            else:
+                walk(off + top, depth + 1, (*prefix, w), total + memo[(off, w)])
+
+    walk(0, 0, (), 0.0)
+    return sorted((cost, ladder) for ladder, cost in found.items())
+
+
+def _group_cost(hist: np.ndarray) -> float:
+    """Rough bytes for one group: its pooled entropy plus a frame and a Huffman table."""
+    n, h = hist.sum(), hist[hist > 0]
+    return float(-(h * np.log2(h / n)).sum() / 8 + _GROUP_BYTES + _TABLE_BYTES * len(h))
+
+
+def _plan(x: np.ndarray) -> tuple[np.ndarray, int, float]:
+    """Group the active channels (rows of zigzag values ``x``) by scale: returns group ids,
+    group count and estimated size. Channels sorted by mean are cut into runs by dynamic
+    programming, so a group exists only where its own Huffman table pays for its frame."""
+    k = len(x)
+    hist = np.bincount((np.minimum(x, 256) + 257 * np.arange(k)[:, None]).ravel(),
+                       minlength=257 * k).reshape(k, 257).astype(np.float64)
+    order = np.argsort(x.mean(axis=1), kind="stable")
+    edges = np.linspace(0, k, min(_DP_BUCKETS, k) + 1).round().astype(int)
+    cum = np.concatenate([np.zeros((1, 257)), np.cumsum(hist[order], axis=0)])[edges]
+    best, back = [0.0] + [np.inf] * (len(edges) - 1), [0] * len(edges)
+    for j in range(1, len(edges)):
+        for i in range(j):
+            cost = best[i] + _group_cost(cum[j] - cum[i]) + 1
+            if cost < best[j]:
+                best[j], back[j] = cost, i
+    cuts = [len(edges) - 1]
+    while cuts[-1]:
+        cuts.append(back[cuts[-1]])
+    single = _group_cost(cum[-1]) + 1
+    if len(cuts) == 2 or single <= best[-1] + -(-k // 2):  # group ids cost a nibble each
+        return np.zeros(k, np.int64), 1, single
+    gid = np.zeros(k, np.int64)
+    for g, (j, i) in enumerate(zip(cuts[-2::-1], cuts[::-1])):
+        gid[order[edges[i]:edges[j]]] = g
+    return gid, len(cuts) - 1, best[-1] + -(-k // 2)
+
+
+def _code_group(x: np.ndarray, frames: _Compress) -> tuple[int, bytes]:
+    """Code a group through its best few ladders by estimate; keep the smallest for real.
+    Returns the ladder byte and the group's stage frames followed by its u32 escapes."""
+    hist = np.bincount(np.minimum(x, 256), minlength=257).astype(np.float64)
+    made: dict[tuple[int, int], tuple[bytes, np.ndarray]] = {}  # (offset, width) -> stage
+    results = []
+    for _, ladder in _ladder_estimates(hist)[:_TRIED_LADDERS]:
+        out, rest, off = b"", x, 0
+        for w in ladder:
+            top = (1 << w) - 1
+            if (off, w) not in made:
+                made[(off, w)] = (frames(_pack_codes(np.minimum(rest, top), w)),
+                                  rest[rest >= top] - top)
+            frame, rest = made[(off, w)]
+            out, off = out + frame, off + top
+            if not rest.size:
+                break
+        out += rest.astype("<u4").tobytes()
+        results.append((len(out), _ladder_byte(ladder), out))
+    _, byte, out = min(results)
+    return byte, out
+
+
+def _centres(v: np.ndarray) -> np.ndarray:
+    """Each row's most frequent value within +-_MAX_OFFSET: what centring subtracts."""
+    k = len(v)
+    span = 2 * _MAX_OFFSET + 1
+    c = np.clip(v, -_MAX_OFFSET, _MAX_OFFSET) + _MAX_OFFSET + span * np.arange(k)[:, None]
+    counts = np.bincount(c.ravel(), minlength=span * k).reshape(k, span)
+    return counts.argmax(axis=1) - _MAX_OFFSET
+
+
+def _pack_ladder(v: np.ndarray, active: np.ndarray, frames: _Compress) -> bytes:
+    """Mask, group byte, ladder bytes, group id nibbles, [centres frame], each group's stages."""
+    out, va = [np.packbits(active).tobytes()], v[active]
+    if not len(va):
+        return out[0]
+    centres, centred = _centres(va), False
+    x = _zigzag(va)
+    gid, groups, cost = _plan(x)
+    if centres.any():  # centring pays when channels sit off zero; the centres cost ~K/4 bytes
+        xc = _zigzag(va - centres[:, None])
+        gid_c, groups_c, cost_c = _plan(xc)
+        if cost_c + len(va) / 4 + 10 < cost:
+            x, gid, groups, centred = xc, gid_c, groups_c, True
+    coded = [_code_group(x[gid == g].ravel(), frames) for g in range(groups)]
+    out += [bytes([(groups - 1) | (_CENTERED if centred else 0)]), bytes(b for b, _ in coded)]
+    if groups > 1:
+        out.append(_pack_codes(gid, 4))
+    if centred:
+        out.append(frames(_zigzag(centres).astype(np.uint8).tobytes()))
+    return b"".join(out + [stream for _, stream in coded])
+
+
+def _read_stages(r: _Reader, count: int, ladder: tuple[int, ...]) -> np.ndarray:
+    """``count`` values coded through ``ladder``; what the last stage escapes follows as u32."""
+    if not count or not ladder:
+        return r.u32(count)
+    x = r.codes(count, ladder[0])
+    up = x == (1 << ladder[0]) - 1
+    if up.any():  # widen only when something went up the ladder
+        x = x.astype(np.int64)
+        x[up] += _read_stages(r, int(up.sum()), ladder[1:])
+    return x
+
+
+def _unpack_ladder(r: _Reader, channels: int, n: int) -> np.ndarray:
+    active = r.mask(channels)
+    k = int(active.sum())
+    v = np.zeros((channels, n), np.int32)
+    if k == 0:
+        return v
+    head = r.take(1, "group byte")[0]
+    groups = (head & 0x0F) + 1
+    if head & 0x70 or groups > k:
+        raise AecFormatError(f"corrupt payload: bad group byte {head:#04x} for {k} channels")
+    ladders = [_read_ladder(b) for b in r.take(groups, "ladder bytes")]
+    gid = np.zeros(k, np.int64)
+    if groups > 1:
+        gid = _unpack_codes(r.take(-(-k // 2), "group ids"), k, 4)
+        if gid.max() >= groups or len(np.unique(gid)) != groups:
+            raise AecFormatError("corrupt payload: group ids do not match the group count")
+    centres = np.zeros(k, np.int32)
+    if head & _CENTERED:
+        centres = _to_symbols(np.frombuffer(r.frame(k), np.uint8)[None])[0]
+        if np.abs(centres).max() > _MAX_OFFSET:
+            raise AecFormatError("corrupt payload: channel centre out of range")
+    rows = np.flatnonzero(active)
+    for g, ladder in enumerate(ladders):
+        rows_g = int((gid == g).sum())
+        x = _read_stages(r, rows_g * n, ladder).reshape(rows_g, n)
+        v[rows[gid == g]] = _to_symbols(x, centres[gid == g])
+    return v
+
+
+_PACKERS = {PLANAR: _pack_planar, LADDER: _pack_ladder}
+_UNPACKERS = {PLANAR: _unpack_planar, LADDER: _unpack_ladder}
+
+
+def pack(symbols: np.ndarray, method: int | None = None, level: int = 19) -> tuple[int, bytes]:
+    """Pack integer symbols (any shape; axis 0 = channels) losslessly; returns (method, data).
+
+    ``method=None`` tries every method in ``METHODS`` and keeps the smallest result (the
+    lowest id on ties). ``level`` is the zstd level (1..22). The shape is not stored: the
+    container keeps it and hands it back to ``unpack``.
+    """
+    a = np.asarray(symbols)
+    if a.dtype.kind not in "iu":
+        raise AecInputError(f"symbols must be an integer array, got dtype {a.dtype}")
+    if a.size and (int(a.min()) < -(1 << 31) or int(a.max()) >= 1 << 31):
+        raise AecInputError("symbols must fit in int32; the quantizer produced a value outside")
+    if method is not None and method not in METHODS:
+        raise ValueError(f"unknown packing method {method}; choose one of {sorted(METHODS)}")
+    if not 1 <= level <= zstd.MAX_COMPRESSION_LEVEL:
+        raise ValueError(f"zstd level must be 1..{zstd.MAX_COMPRESSION_LEVEL}, got {level}")
+    v = a.astype(np.int64).reshape(_geometry(a.shape))
+    active, frames = v.any(axis=1), _compressor(level)
+    _, best, data = min((len(d), m, d) for m in ([method] if method else sorted(METHODS))
+                        for d in [_PACKERS[m](v, active, frames)])
+    return best, data
+
+
+def unpack(data: bytes, shape: tuple[int, ...], method: int) -> np.ndarray:
+    """Exact inverse of ``pack``: int32 symbols of ``shape``; AecFormatError on any bad input.
+
+    Every stream's size follows from ``shape`` and what was decoded before it, and zstd is
+    never allowed to write more than that, so a corrupt or hostile payload cannot make this
+    allocate more than the shape implies.
+    """
+    if method not in METHODS:
+        raise AecFormatError(
+            f"unknown packing method {method}; this version of aecodec knows {sorted(METHODS)}")
+    if not all(isinstance(d, (int, np.integer)) and d >= 0 for d in shape):
+        raise AecFormatError(f"bad latent shape {shape!r}")
+    channels, n = _geometry(shape := tuple(int(d) for d in shape))
+    try:
+        r = _Reader(bytes(data))
+        v = _UNPACKERS[method](r, channels, n)
+        if r.pos != len(r.data):
+            raise AecFormatError(f"corrupt payload: {len(r.data) - r.pos} bytes too many")
+    except (ValueError, IndexError, OverflowError) as e:  # belt and braces: no numpy traceback
+        raise AecFormatError(f"corrupt payload: {e}") from None
+    return v.reshape(shape)
+
+
+def entropy_bits(symbols: np.ndarray) -> float:
+    """Empirical order-0 entropy in bits, per channel (axis 0) and summed: sum_c n_c * H(c).
+    The packers' yardstick: an ideal static coder with one table per channel, tables free."""
+    a = np.asarray(symbols)
+    s = np.sort(a.reshape(_geometry(a.shape)), axis=1)
+    if s.size == 0:
+        return 0.0
+    new = np.ones(s.shape, bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]  # each row starts a run, so runs never span rows
+    counts = np.diff(np.append(np.flatnonzero(new.ravel()), s.size)).astype(np.float64)
+    return float(-(counts * np.log2(counts / s.shape[1])).sum())

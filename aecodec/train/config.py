@@ -1,0 +1,72 @@
+"""The training configuration: one dataclass, also readable from and writable to a JSON file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from aecodec.errors import AecInputError
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved in every checkpoint and weight card.
+
+    Data: ``lfw`` (an ``lfw.tgz``-layout archive; the train people of the person split) and/or
+    ``folders`` (image files or folders). ``face_size`` crops LFW faces to a fixed size (for the
+    fixed-size models). Variants: ``code_l2`` (regularized: L2 penalty on the code) and
+    ``denoise_sigma`` (denoising: Gaussian noise with σ drawn from [0, denoise_sigma] on the
+    input, clean target).
+    """
+
+    name: str = "model"
+    model: str = "conv"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    lfw: str | None = None
+    lfw_limit: int | None = None
+    folders: list[str] = field(default_factory=list)
+    face_size: int | None = None
+    tile: int = 256
+    crop: int = 192
+    batch: int = 16
+    steps: int = 20000
+    time_budget_s: float | None = None
+    lr: float = 1e-4
+    lr_decay_at: float = 0.85
+    fast_lr_scale: float = 10.0
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = True
+    code_l2: float = 0.0
+    denoise_sigma: float = 0.0
+    checkpoint: str = "checkpoints/model.ckpt"
+    checkpoint_every: int = 500
+    log_every: int = 0
+    out: str | None = None
+    init_weights: str | None = None  # start from these weights (fine-tuning) instead of random
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise AecInputError(f"cannot read training config {path}: {exc}") from None
+        return cls.from_dict({**data, **{k: v for k, v in overrides.items() if v is not None}})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise AecInputError(f"unknown training config keys: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Shipped weight files, installed as the package data ``aecodec.zoo``."""
