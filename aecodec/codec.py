@@ -104,33 +104,34 @@ def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: fl
 
 def batch_encode(lm: LoadedModel, images: Iterable[ImageInput], quality: float,
                  batch: int = 16) -> Iterator[Encoded | AecError]:
-    """Encode many images, grouping equal sizes into batches; a bad image yields its error
-    in its place and the others go on."""
-    pending: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
-    results: dict[int, Encoded | AecError] = {}
-    next_out = 0
-    total = 0
+    """Encode many images in order, running equal sizes through the network together; a bad
+    image yields its error in its place and the others go on. At most ``batch`` decoded
+    images are held at once, whatever the mix of sizes."""
+    window: list[tuple[int, ImageInput]] = []
     for i, img in enumerate(images):
-        total = i + 1
+        window.append((i, img))
+        if len(window) >= batch:
+            yield from _encode_window(lm, window, quality)
+            window = []
+    yield from _encode_window(lm, window, quality)
+
+
+def _encode_window(lm: LoadedModel, window: list[tuple[int, ImageInput]],
+                   quality: float) -> Iterator[Encoded | AecError]:
+    results: dict[int, Encoded | AecError] = {}
+    groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
+    for i, img in window:
         try:
             prep = load_image(img)
             _check_fits(lm, prep)
         except AecError as exc:
             results[i] = exc
         else:
-            group = pending.setdefault(prep.size, [])
-            group.append((i, prep))
-            if len(group) >= batch:
-                _flush(lm, group, quality, results)
-                del pending[prep.size]
-        while next_out in results:
-            yield results.pop(next_out)
-            next_out += 1
-    for group in pending.values():
+            groups.setdefault(prep.size, []).append((i, prep))
+    for group in groups.values():
         _flush(lm, group, quality, results)
-    while next_out < total:
-        yield results.pop(next_out)
-        next_out += 1
+    for i, _ in window:
+        yield results[i]
 
 
 def _flush(lm: LoadedModel, group: list[tuple[int, PreparedImage]], quality: float,
@@ -161,7 +162,7 @@ def model_for(header: Header) -> LoadedModel:
 
 def decode_file(data: bytes) -> Image.Image:
     """Parse, verify and decode `.aec` bytes to a PIL image of the stored mode and size."""
-    f = read(bytes(data))
+    f = read(data)
     h = f.header
     lm = model_for(h)
     expected = lm.model.latent_shape(h.width, h.height, h.quality)
@@ -189,4 +190,4 @@ def _decode_alpha(chunk: bytes | None, h: Header) -> np.ndarray:
 
 
 def header_of(data: bytes) -> Header:
-    return read_header(bytes(data))
+    return read_header(data)

@@ -194,8 +194,12 @@ def _parse_header(data: bytes) -> tuple[Header, int, int]:
         model = name.decode("ascii")
     except UnicodeDecodeError:
         raise AecFormatError("corrupt .aec file: the model name is not ASCII") from None
-    header = Header(model, weights_hash, width, height, _MODE_NAMES[mode], quality, shape,
-                    packing)
+    try:
+        header = Header(model, weights_hash, width, height, _MODE_NAMES[mode], quality, shape,
+                        packing)
+    except AecFormatError as exc:
+        # Same type (a limit stays a limit error), with the file's point of view in the message.
+        raise type(exc)(f"corrupt .aec file: {exc}") from None
     return header, flags, end
 
 

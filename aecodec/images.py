@@ -22,7 +22,7 @@ from aecodec.errors import AecInputError, AecLimitError
 
 __all__ = ["ImageInput", "PreparedImage", "load_image", "to_pil"]
 
-ImageInput = Union[str, Path, Image.Image, np.ndarray]
+ImageInput = Union[str, Path, Image.Image, np.ndarray, bytes]
 
 
 @dataclass

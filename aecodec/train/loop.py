@@ -97,6 +97,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         return _fit_closed_form(model, stack, cfg)
     stack = stack.to(device)
     crop = min(cfg.crop, stack.shape[1], stack.shape[2])
+    if hasattr(model, "prepare") and not resume:
+        model.prepare(stack[: min(len(stack), 8192), :crop, :crop].permute(0, 3, 1, 2).float() / 255.0)
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank + 7919 * step)
     net: torch.nn.Module = model
     if distributed:
@@ -118,7 +120,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         x = random_batch(stack, cfg.batch, crop, gen)
         inp = x
         if cfg.denoise_sigma > 0:
-            sigma = torch.rand(x.shape[0], 1, 1, 1, generator=gen).to(device) * cfg.denoise_sigma
+            sigma = torch.full((x.shape[0], 1, 1, 1), cfg.denoise_sigma, device=device) if cfg.denoise_fixed \
+                else torch.rand(x.shape[0], 1, 1, 1, generator=gen).to(device) * cfg.denoise_sigma
             inp = (x + sigma * torch.randn(x.shape, generator=gen).to(device)).clamp(0, 1)
         level = torch.randint(0, levels, (x.shape[0],), generator=gen).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):

@@ -1,0 +1,398 @@
+"""The ``aecodec`` command line: click commands that parse arguments and call the API."""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, NoReturn, Sequence
+
+import click
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+import aecodec
+from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
+from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
+
+__all__ = ["main"]
+
+STDIO = "-"
+_STDIN_LABEL = "<stdin>"
+_CHUNK = 16  # inputs handed to the codec at a time: batches equal sizes, bounds memory
+_LOSSY_QUALITY = {"JPEG": 95, "WEBP": 95}  # decoded pixels are already lossy: keep them close
+
+
+def _say_error(src: str | None, exc: BaseException | str) -> None:
+    """One line on stderr: ``aecodec: SRC: message`` (SRC once, even if the message already
+    starts with it)."""
+    label = (_STDIN_LABEL if src == STDIO else src) if src else None
+    msg = str(exc) if not isinstance(exc, OSError) or not exc.strerror else exc.strerror
+    if label:
+        for prefix in (label, "image bytes", "image"):
+            if msg.startswith(prefix + ": "):
+                msg = msg[len(prefix) + 2:]
+                break
+    tqdm.write(f"aecodec: {label}: {msg}" if label else f"aecodec: {msg}", file=sys.stderr)
+
+
+def _friendly(fn: Callable[..., None]) -> Callable[..., None]:
+    """Turn an AecError or OSError that escapes a command into one line and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            return fn(*args, **kwargs)
+        except (AecError, OSError) as exc:
+            _say_error(getattr(exc, "filename", None), exc)
+            sys.exit(1)
+    return wrapper
+
+
+def _read_input(src: str) -> bytes:
+    """The bytes of a path or of stdin, with a clear AecInputError for what cannot be read."""
+    try:
+        data = click.get_binary_stream("stdin").read() if src == STDIO else Path(src).read_bytes()
+    except FileNotFoundError:
+        raise AecInputError("no such file") from None
+    except IsADirectoryError:
+        raise AecInputError("is a folder, not a file") from None
+    except OSError as exc:
+        raise AecInputError(f"cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise AecInputError("empty file" if src != STDIO else "empty input")
+    return data
+
+
+def plan_outputs(inputs: Sequence[str], out: str | None, ext: str) -> list[str]:
+    """The output of each input: swap the extension beside it, or ``out`` (a file, ``-`` or a
+    folder). Raises click.UsageError for combinations that cannot work."""
+    if inputs.count(STDIO) > 1:
+        raise click.UsageError("stdin ('-') can be read only once")
+    if out is None:  # beside the input, extension swapped ("/" and "." have no name to swap)
+        return [s if s == STDIO else str(Path(s).with_suffix(ext)) if Path(s).name else s + ext for s in inputs]
+    if out != STDIO and (out.endswith(("/", os.sep)) or Path(out).is_dir()):
+        folder = Path(out)
+        return [str(folder / (("stdin" if s == STDIO else Path(s).stem or "image") + ext)) for s in inputs]
+    if len(inputs) > 1:
+        raise click.UsageError("with several inputs, -o must be a folder (an existing one, or a "
+                               "path ending in '/')")
+    return [out]
+
+
+def check_output(out: str, src: str, force: bool, claimed: set[str]) -> None:
+    """Refuse an output that is its own input, already written in this run, or that exists
+    without ``force``."""
+    if out == STDIO:  # plan_outputs sends at most one output there
+        if click.get_binary_stream("stdout").isatty():
+            raise AecOutputError("refusing to write binary data to a terminal; use -o FILE")
+        return
+    p = Path(out)
+    key = os.path.realpath(p)
+    if src != STDIO and key == os.path.realpath(src):
+        raise AecOutputError(f"output {out} would overwrite its own input")
+    if key in claimed:
+        raise AecOutputError(f"output {out} is also the output of an earlier input")
+    if p.is_dir():
+        raise AecOutputError(f"output {out} is a folder")
+    if p.exists() and not force:
+        raise AecOutputError(f"output {out} exists (use -f to overwrite it)")
+    claimed.add(key)
+
+
+def write_output(out: str, data: bytes) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``, so that no reader ever
+    sees a half-written output and a failure leaves nothing behind."""
+    if out == STDIO:
+        click.get_binary_stream("stdout").write(data)
+        return
+    p = Path(out)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(aecodec.__version__, "-V", "--version", prog_name="aecodec")
+def main() -> None:
+    """aecodec: a learned image codec (autoencoder + zstd) and its .aec files.
+
+    \b
+      aecodec compress face.png            -> face.aec
+      aecodec decompress face.aec          -> face.png
+      aecodec info face.aec                   the header, without decoding
+      aecodec models                          the installed models
+    """
+
+
+@dataclass
+class _Job:
+    src: str
+    out: str
+    data: bytes | None = None  # stdin's bytes, read once
+    detail: str = ""  # what decompress wrote (size, mode, format)
+    notes: list[str] = field(default_factory=list)
+
+    def name(self) -> str:
+        return "<stdout>" if self.out == STDIO else self.out
+
+
+def _run(inputs: Sequence[str], out: str | None, ext: str, force: bool, desc: str,
+         convert: Callable[[list[_Job]], Iterable[bytes | AecError]],
+         report: Callable[[_Job, bytes], str] | None) -> NoReturn:
+    """The loop behind compress and decompress: plan and check every output, convert inputs
+    ``_CHUNK`` at a time, write each result, report each failure in one line and go on."""
+    jobs, failed, claimed = [], 0, set()  # type: ignore[var-annotated]
+    for src, dst in zip(inputs, plan_outputs(inputs, out, ext)):
+        try:
+            check_output(dst, src, force, claimed)
+            jobs.append(_Job(src, dst, _read_input(src) if src == STDIO else None))
+        except AecError as exc:
+            _say_error(src, exc)
+            failed += 1
+    with tqdm(total=len(inputs), desc=desc, unit="file", file=sys.stderr, dynamic_ncols=True,
+              disable=len(inputs) < 2 or not sys.stderr.isatty()) as bar:  # a bar only for a person
+        bar.update(failed)
+        for i in range(0, len(jobs), _CHUNK):
+            chunk = jobs[i:i + _CHUNK]
+            for job, result in zip(chunk, convert(chunk)):
+                try:
+                    if isinstance(result, AecError):
+                        raise result
+                    write_output(job.out, result)
+                    if report is not None:
+                        lines = [report(job, result)] + [f"  note: {n}" for n in job.notes]
+                        click.echo("\n".join(lines), err=job.out == STDIO)
+                except (AecError, OSError) as exc:
+                    _say_error(job.src, exc)
+                    failed += 1
+                bar.update(1)
+    sys.exit(1 if failed else 0)
+
+
+def _compress_report(job: _Job, data: bytes) -> str:
+    """Output name, bytes, bits per pixel of the real file and PSNR of its decoding."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from aecodec.images import load_image
+    prep = load_image(job.data if job.data is not None else job.src)  # type: ignore[arg-type]
+    job.notes = prep.notes
+    h = aecodec.info(data)
+    decoded = np.asarray(aecodec.decompress(data).convert("RGB"))
+    psnr = math.inf if np.array_equal(decoded, prep.rgb) else \
+        float(peak_signal_noise_ratio(prep.rgb, decoded, data_range=255))
+    return f"{job.name()}: {len(data)} bytes, {h.width}x{h.height} {h.mode}, " \
+           f"{8.0 * len(data) / (h.width * h.height):.4f} bpp, PSNR {psnr:.2f} dB"
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@click.option("-o", "--output", "out", metavar="OUT", help="Output file, '-' for stdout, or a folder "
+              "(existing, or ending in '/') for several inputs. Default: IMAGE with .aec.")
+@click.option("-q", "--quality", type=click.FloatRange(1, 100), default=DEFAULT_QUALITY, show_default=True,
+              help="1 (smallest) to 100 (best).")
+@click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True, help="Installed model (see `aecodec models`).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-v", "--verbose", is_flag=True, help="Print bytes, bits per pixel and PSNR per file.")
+@_friendly
+def compress(images: tuple[str, ...], out: str | None, quality: float, model: str, force: bool,
+             verbose: bool) -> None:
+    """Compress images (PNG, JPEG, ...; '-' reads stdin) to .aec files."""
+    codec = aecodec.Codec(model=model, quality=quality)
+    _run(images, out, ".aec", force, "compress",
+         lambda chunk: codec.compress_many([j.data if j.data is not None else j.src for j in chunk]),  # type: ignore
+         _compress_report if verbose else None)
+
+
+def format_for(path: str) -> str:
+    """The Pillow format an output path's extension names (PNG for stdout)."""
+    ext = ".png" if path == STDIO else Path(path).suffix.lower()
+    if ext == ".aec":
+        raise AecOutputError("decompress writes images, not .aec files (use compress for those)")
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        what = f"extension {ext}" if ext else "a name without an extension"
+        raise AecOutputError(f"cannot tell which image format to write from {what} (use .png, .jpg, .webp, ...)")
+    return fmt
+
+
+def encode_image(im: Image.Image, fmt: str, notes: list[str]) -> bytes:
+    """The bytes of ``im`` in Pillow format ``fmt``; alpha is composited onto white for JPEG."""
+    if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
+        base = Image.new(im.mode[:-1], im.size, 255 if im.mode == "LA" else (255, 255, 255))
+        base.paste(im.convert(base.mode), mask=im.getchannel("A"))
+        im = base
+        notes.append("alpha flattened onto white: JPEG has no alpha channel")
+    buf = io.BytesIO()
+    try:
+        im.save(buf, format=fmt, **({"quality": _LOSSY_QUALITY[fmt]} if fmt in _LOSSY_QUALITY else {}))
+    except (OSError, KeyError, ValueError) as exc:
+        raise AecOutputError(f"cannot write a {im.mode} image as {fmt} ({exc})") from None
+    return buf.getvalue()
+
+
+def _decompress_one(job: _Job) -> bytes | AecError:
+    try:
+        fmt = format_for(job.out)
+        im = aecodec.decompress(job.data if job.data is not None else _read_input(job.src))
+        data = encode_image(im, fmt, job.notes)
+    except AecError as exc:
+        return exc
+    job.detail = f"{im.width}x{im.height} {im.mode} as {fmt}"
+    return data
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE.aec...")
+@click.option("-o", "--output", "out", metavar="OUT", help="Output image (its extension picks the "
+              "format), '-' for PNG on stdout, or a folder. Default: FILE with .png.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-v", "--verbose", is_flag=True, help="Print each output's size, mode and format.")
+@_friendly
+def decompress(files: tuple[str, ...], out: str | None, force: bool, verbose: bool) -> None:
+    """Decode .aec files ('-' reads stdin) to PNG, or to the format of -o's extension."""
+    _run(files, out, ".png", force, "decompress", lambda chunk: map(_decompress_one, chunk),
+         (lambda job, data: f"{job.name()}: {job.detail}, {len(data)} bytes") if verbose else None)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE.aec...")
+@_friendly
+def info(files: tuple[str, ...]) -> None:
+    """Print the header of .aec files (model, size, mode, quality, ...) without decoding."""
+    from aecodec.pack import METHODS
+    failed = 0
+    for i, src in enumerate(files):
+        try:
+            data = _read_input(src)
+            h = aecodec.info(data)  # the header only: no model is loaded, nothing is decoded
+        except AecError as exc:
+            _say_error(src, exc)
+            failed += 1
+            continue
+        rows = [("model", h.model), ("weights", h.weights_hash.hex()), ("size", f"{h.width}x{h.height}"),
+                ("mode", h.mode), ("quality", f"{h.quality:g}"), ("latent shape", "x".join(map(str, h.latent_shape))),
+                ("packing", f"{METHODS.get(h.packing, 'unknown')} ({h.packing})"), ("bytes", len(data)),
+                ("bpp", f"{8.0 * len(data) / (h.width * h.height):.4f}")]
+        label = _STDIN_LABEL if src == STDIO else src
+        click.echo(("\n" if i else "") + label + "".join(f"\n  {k + ':':14}{v}" for k, v in rows))
+    sys.exit(1 if failed else 0)
+
+
+def _card_lines(card: dict[str, Any]) -> list[str]:
+    """The facts of a weight card worth showing: training effort, hardware, results."""
+    out = []
+    for key in ("steps", "wall_s", "hardware", "world_size", "fit", "training_images", "final_train", "results"):
+        v = card.get(key)
+        if isinstance(v, dict):
+            v = ", ".join(f"{k}={x:.4g}" if isinstance(x, float) else f"{k}={x}" for k, x in v.items())
+        elif key == "wall_s" and isinstance(v, (int, float)):
+            key, v = "wall time", f"{v:.0f} s ({v / 60:.1f} min)"
+        if v is not None:
+            out.append(f"{key.replace('_', ' ')}: {v}")
+    return out
+
+
+@main.command()
+@click.option("-v", "--verbose", is_flag=True, help="Add facts from each model's card (training, results).")
+@_friendly
+def models(verbose: bool) -> None:
+    """List the installed models."""
+    from aecodec.weights import shipped_dir
+    if not aecodec.models():
+        raise AecModelError(f"no models are installed (looked in {shipped_dir()})")
+    failed = 0
+    for name in aecodec.models():
+        try:
+            mi = aecodec.model_info(name)
+        except AecError as exc:
+            _say_error(name, exc)
+            failed += 1
+            continue
+        size = "any size" if mi["fixed_size"] is None else "fixed {}x{}".format(*mi["fixed_size"])
+        mb = (shipped_dir() / f"{name}.pt").stat().st_size / 1e6
+        click.echo(f"{name:22} {mi['domain']:8} {size:12} {mb:6.2f} MB  {mi['description']}")
+        if verbose:
+            for line in _card_lines(mi["card"]):
+                click.echo(f"{'':24}{line}")
+    sys.exit(1 if failed else 0)
+
+
+def parse_qualities(specs: Sequence[str]) -> dict[str, list[float]]:
+    """``10,30,50`` (every aecodec model) or ``jpeg=20,50,80`` (one codec), repeatable."""
+    out: dict[str, list[float]] = {}
+    for spec in specs:
+        key, _, values = spec.rpartition("=")
+        try:
+            out[key or "aec"] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            raise click.BadParameter(f"{spec!r}: want 10,30,50 or jpeg=20,50,80", param_hint="--qualities") from None
+    return out
+
+
+def _bd_text(result: Any) -> list[str]:
+    """The BD-rate table as plain text: a row per codec, against the anchor, on PSNR and MS-SSIM."""
+    def num(x: float | None, fmt: str) -> str:
+        return "-" if x is None or not math.isfinite(x) else format(x, fmt)
+    rows = {(b.codec, b.metric): b for b in result.bd}
+    lines = [f"BD-rate against {result.setup.get('anchor', 'jpeg')} (negative: fewer bits for the same quality)",
+             f"{'codec':24}{'BD-rate PSNR':>14}{'BD-PSNR':>10}{'BD-rate MS-SSIM':>17}{'images':>8}"]
+    for c in dict.fromkeys(b.codec for b in result.bd):
+        p, m = rows.get((c, "psnr")), rows.get((c, "msssim"))
+        lines.append(f"{c:24}{num(p and p.bd_rate, '+.1f') + ' %':>14}{num(p and p.bd_dist, '+.2f'):>10}"
+                     f"{num(m and m.bd_rate, '+.1f') + ' %':>17}{(p.n_images if p else 0):>8}")
+    return lines
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="IMAGE_OR_FOLDER...")
+@click.option("-c", "--codecs", help="Comma-separated codecs: jpeg, webp, avif, jpeg2000, aec:<model>. "
+              "Default: all that take every image.")
+@click.option("-o", "--output", "out", default="bench-report", show_default=True, metavar="REPORT_DIR",
+              help="Folder for report.md, plots and results.json.")
+@click.option("--qualities", multiple=True, metavar="[CODEC=]Q,Q,...",
+              help="Quality sweep: for every aecodec model, or for CODEC=. Repeatable.")
+@click.option("--no-msssim", is_flag=True, help="Skip MS-SSIM (the slowest metric).")
+@_friendly
+def bench(inputs: tuple[str, ...], codecs: str | None, out: str, qualities: tuple[str, ...],
+          no_msssim: bool) -> None:
+    """Measure rate, PSNR, MS-SSIM and speed against JPEG, WebP, AVIF and JPEG 2000."""
+    from aecodec.bench import run_bench
+    names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs else None
+    result = run_bench(list(inputs), codecs=names, out_dir=out, qualities=parse_qualities(qualities) or None,
+                       progress=sys.stderr.isatty(), msssim=not no_msssim)
+    click.echo("\n".join(_bd_text(result)))
+    if result.skipped:
+        click.echo(f"{len(result.skipped)} item(s) skipped: see the report")
+    click.echo(f"report: {Path(out) / 'report.md'}")
+
+
+@main.command()
+@click.option("--config", "config", required=True, type=click.Path(dir_okay=False), help="Training config (JSON).")
+@click.option("--resume", is_flag=True, help="Continue from the config's checkpoint.")
+@click.option("--steps", type=click.IntRange(min=1), help="Override the number of steps.")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help="Stop after S seconds of training.")
+@click.option("--device", help="torch device: cpu, cuda, cuda:1, auto.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Where to write the weights.")
+@_friendly
+def train(config: str, resume: bool, steps: int | None, time_budget: float | None, device: str | None,
+          out: str | None) -> None:
+    """Train a model from a JSON config (see configs/)."""
+    from aecodec.train import TrainConfig, train as run_training
+    cfg = TrainConfig.from_file(config, steps=steps, time_budget_s=time_budget, device=device, out=out)
+    result = run_training(cfg, resume=resume, progress=sys.stderr.isatty())
+    click.echo(f"trained {result.steps} steps in {result.wall_s:.0f} s")
+    click.echo(f"weights: {cfg.out}" if cfg.out else f"checkpoint: {cfg.checkpoint} (no --out: no weight file)")
