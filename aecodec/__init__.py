@@ -5,6 +5,7 @@ from __future__ import annotations
 from aecodec import models as _models  # noqa: F401  (registers the model kinds)
 from aecodec.api import Codec, compress, decompress, info, model_info, models
 from aecodec.container import FORMAT_VERSION, MAGIC
+from aecodec.denoising import denoise, denoising_twin
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecLimitError, AecModelError, \
     AecOutputError, AecVersionError
 
@@ -18,6 +19,8 @@ __all__ = [
     "models",
     "model_info",
     "Codec",
+    "denoise",
+    "denoising_twin",
     "MAGIC",
     "FORMAT_VERSION",
     "AecError",

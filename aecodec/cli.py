@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 import aecodec
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
+from aecodec.denoising import denoising_twin
 from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
 
 __all__ = ["main"]
@@ -204,13 +205,14 @@ def _compress_report(job: _Job, data: bytes) -> str:
 @click.option("-q", "--quality", type=click.FloatRange(1, 100), default=DEFAULT_QUALITY, show_default=True,
               help="1 (smallest) to 100 (best).")
 @click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True, help="Installed model (see `aecodec models`).")
+@click.option("--denoise", is_flag=True, help="Use the model's denoising twin (conv-photos -> conv-photos-denoise).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print bytes, bits per pixel and PSNR per file.")
 @_friendly
-def compress(images: tuple[str, ...], out: str | None, quality: float, model: str, force: bool,
-             verbose: bool) -> None:
+def compress(images: tuple[str, ...], out: str | None, quality: float, model: str, denoise: bool,
+             force: bool, verbose: bool) -> None:
     """Compress images (PNG, JPEG, ...; '-' reads stdin) to .aec files."""
-    codec = aecodec.Codec(model=model, quality=quality)
+    codec = aecodec.Codec(model=denoising_twin(model) if denoise else model, quality=quality)
     _run(images, out, ".aec", force, "compress",
          lambda chunk: codec.compress_many([j.data if j.data is not None else j.src for j in chunk]),  # type: ignore
          _compress_report if verbose else None)
@@ -396,3 +398,8 @@ def train(config: str, resume: bool, steps: int | None, time_budget: float | Non
     result = run_training(cfg, resume=resume, progress=sys.stderr.isatty())
     click.echo(f"trained {result.steps} steps in {result.wall_s:.0f} s")
     click.echo(f"weights: {cfg.out}" if cfg.out else f"checkpoint: {cfg.checkpoint} (no --out: no weight file)")
+
+
+from aecodec.cli_denoise import denoise as _denoise_command  # noqa: E402  (after main exists)
+
+main.add_command(_denoise_command)

@@ -29,7 +29,7 @@ def _rewrite(data: bytes, **changes: Any) -> bytes:
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(aecodec.__all__) == sorted([
-        "__version__", "compress", "decompress", "info", "models", "model_info", "Codec", "MAGIC",
+        "__version__", "compress", "decompress", "info", "models", "model_info", "Codec", "denoise", "denoising_twin", "MAGIC",
         "FORMAT_VERSION", "AecError", "AecFormatError", "AecVersionError", "AecModelError",
         "AecInputError", "AecLimitError", "AecOutputError",
     ])

@@ -1,0 +1,159 @@
+"""The ``aecodec denoise`` command: compress and decode noisy images in one step, keeping the clean result."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+import click
+from PIL import Image
+from tqdm import tqdm
+
+from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, check_quality
+from aecodec.denoising import denoising_codec
+from aecodec.errors import AecError, AecOutputError
+
+__all__ = ["denoise", "denoised_path", "plan_outputs", "image_format_for"]
+
+#: Added to an input's stem for its output name: ``x.jpg`` → ``x.denoised.png``.
+OUTPUT_TAG = ".denoised"
+DEFAULT_SUFFIX = ".png"
+_SAVE_OPTIONS: dict[str, dict[str, object]] = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+
+
+def denoised_path(src: Path, folder: Path | None = None) -> Path:
+    """``<stem>.denoised.png``, beside ``src`` or in ``folder``."""
+    name = src.stem + OUTPUT_TAG + DEFAULT_SUFFIX
+    return src.with_name(name) if folder is None else folder / name
+
+
+def _is_folder(out: str) -> bool:
+    return out.endswith(("/", os.sep)) or Path(out).is_dir()
+
+
+def plan_outputs(inputs: Sequence[str], out: str | None) -> list[Path]:
+    """The output of each input: beside it by default, in ``out`` if it is a folder (an existing
+    one, or a path ending in '/'), else ``out`` itself (one input only)."""
+    if out is None:
+        return [denoised_path(Path(s)) for s in inputs]
+    if _is_folder(out):
+        return [denoised_path(Path(s), Path(out)) for s in inputs]
+    if len(inputs) > 1:
+        raise AecOutputError("with several inputs, -o must be a folder (an existing one, or a path ending in '/')")
+    return [Path(out)]
+
+
+def image_format_for(path: Path) -> str:
+    """Pillow's format name for an output path, from its extension; AecOutputError if unknown."""
+    suffix = path.suffix.lower()
+    if suffix == ".aec":
+        raise AecOutputError(f"output {path}: denoise writes an image; for a .aec file use "
+                             f"`aecodec compress --denoise`")
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None or fmt not in Image.SAVE:
+        raise AecOutputError(f"output {path}: no image format Pillow can write has the extension "
+                             f"{suffix or '(none)'} (use .png, .jpg, .webp, .tif, ...)")
+    return fmt
+
+
+def _check_output(dst: Path, src: str, force: bool, claimed: set[str]) -> None:
+    key = os.path.realpath(dst)
+    if key == os.path.realpath(src):
+        raise AecOutputError(f"output {dst} would overwrite its own input")
+    if key in claimed:
+        raise AecOutputError(f"output {dst} is also the output of an earlier input")
+    if dst.is_dir():
+        raise AecOutputError(f"output {dst} is a folder")
+    if dst.exists() and not force:
+        raise AecOutputError(f"output {dst} exists (use -f to overwrite it)")
+    claimed.add(key)
+
+
+def _encode(image: Image.Image, fmt: str, dst: Path) -> bytes:
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
+    except (OSError, ValueError, KeyError) as exc:  # e.g. RGBA as JPEG
+        raise AecOutputError(f"output {dst}: cannot write a {image.mode} image as {fmt} ({exc})") from None
+    return buf.getvalue()
+
+
+def _write_atomic(dst: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``: no reader ever sees a
+    half-written image, and a failure leaves nothing behind."""
+    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AecOutputError(f"output {dst}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _say_error(src: str | None, exc: BaseException) -> None:
+    """One line on stderr, ``aecodec: SRC: message``, as the other aecodec commands write it."""
+    msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if src and msg.startswith(src + ": "):
+        msg = msg[len(src) + 2:]
+    tqdm.write(f"aecodec: {src}: {msg}" if src else f"aecodec: {msg}", file=sys.stderr)
+
+
+@click.command(name="denoise")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@click.option("-o", "--output", "out", metavar="OUT", default=None,
+              help="Output image (its extension picks the format), or a folder (existing, or ending in '/') "
+                   "for several inputs. Default: IMAGE.denoised.png beside each input.")
+@click.option("-q", "--quality", type=float, default=DEFAULT_QUALITY, show_default=True,
+              help="1 (smallest) to 100 (best): the quality of the intermediate .aec code.")
+@click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True,
+              help="Model whose denoising twin is used (conv-photos → conv-photos-denoise, "
+                   "conv-faces → conv-faces-denoise).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("-v", "--verbose", is_flag=True, help="Print each output and the size of its .aec code.")
+def denoise(images: tuple[str, ...], out: str | None, quality: float, model: str, force: bool,
+            verbose: bool) -> NoReturn:
+    """Clean noisy images by compressing and decoding them with a denoising model.
+
+    Meant for sensor-like noise (up to about 20% of the pixel range); on clean images it
+    smooths fine detail. The result is what `aecodec compress --denoise` then `aecodec
+    decompress` would give.
+    """
+    try:
+        check_quality(quality)
+        codec = denoising_codec(model, quality)
+        outputs = plan_outputs(images, out)
+    except AecError as exc:
+        _say_error(None, exc)
+        sys.exit(1)
+    failed = 0
+    claimed: set[str] = set()
+    with tqdm(total=len(images), desc="denoise", unit="file", file=sys.stderr, dynamic_ncols=True,
+              disable=len(images) < 2 or not sys.stderr.isatty()) as bar:  # a bar only for a person
+        for src, dst in zip(images, outputs):
+            try:
+                fmt = image_format_for(dst)
+                _check_output(dst, src, force, claimed)
+                data = codec.compress(src)
+                clean = codec.decompress(data)
+                _write_atomic(dst, _encode(clean, fmt, dst))
+                if verbose:
+                    click.echo(f"{dst}: {clean.width}x{clean.height} {clean.mode}, {codec.model} quality "
+                               f"{codec.quality:g}, .aec code {len(data)} bytes, "
+                               f"{8.0 * len(data) / (clean.width * clean.height):.4f} bpp")
+            except (AecError, OSError) as exc:
+                _say_error(src, exc)
+                failed += 1
+            bar.update(1)
+    if failed and len(images) > 1:
+        tqdm.write(f"aecodec: {failed} of {len(images)} images failed", file=sys.stderr)
+    sys.exit(1 if failed else 0)
