@@ -403,3 +403,8 @@ def train(config: str, resume: bool, steps: int | None, time_budget: float | Non
 from aecodec.cli_denoise import denoise as _denoise_command  # noqa: E402  (after main exists)
 
 main.add_command(_denoise_command)
+
+from aecodec.cli_retrieval import index_cmd, similar_cmd  # noqa: E402
+
+main.add_command(index_cmd, "index")
+main.add_command(similar_cmd, "similar")
