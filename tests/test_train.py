@@ -116,11 +116,12 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     cfg.save(tmp_path / "ddp.json")
     script = tmp_path / "run.py"
     script.write_text("import sys, torch\ntorch.set_num_threads(1)\nfrom aecodec.train import TrainConfig, train\n"
-                      "r = train(TrainConfig.from_file(sys.argv[1]), progress=False)\nprint('steps', r.steps)\n")
+                      "import os, pathlib\nr = train(TrainConfig.from_file(sys.argv[1]), progress=False)\n"
+                      "pathlib.Path(sys.argv[2], f\"rank{os.environ['RANK']}\").write_text(str(r.steps))\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           str(script), str(tmp_path / "ddp.json")], capture_output=True, text=True, env=env,
-                          timeout=240)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count("steps 3") == 2
+                           str(script), str(tmp_path / "ddp.json"), str(tmp_path)], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "rank0").read_text() == (tmp_path / "rank1").read_text() == "3"
     assert load_model_file(tmp_path / "ddp.pt").card["world_size"] == 2

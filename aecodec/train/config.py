@@ -18,9 +18,10 @@ class TrainConfig:
 
     Data: ``lfw`` (an ``lfw.tgz``-layout archive; the train people of the person split) and/or
     ``folders`` (image files or folders). ``face_size`` crops LFW faces to a fixed size (for the
-    fixed-size models). Variants: ``code_l2`` (regularized: L2 penalty on the code) and
-    ``denoise_sigma`` (denoising: Gaussian noise with σ drawn from [0, denoise_sigma] on the
-    input, clean target).
+    fixed-size models). ``hflip`` False turns off the random horizontal flips (for aligned data
+    whose test images are never mirrored). Variants: ``code_l2`` (regularized: L2 penalty on
+    the code) and ``denoise_sigma`` (denoising: Gaussian noise with σ drawn from [0, denoise_sigma] on the
+    input, clean target; with ``denoise_fixed``, σ = denoise_sigma exactly, as in the study).
     """
 
     name: str = "model"
@@ -32,6 +33,7 @@ class TrainConfig:
     face_size: int | None = None
     tile: int = 256
     crop: int = 192
+    hflip: bool = True
     batch: int = 16
     steps: int = 20000
     time_budget_s: float | None = None
@@ -43,6 +45,7 @@ class TrainConfig:
     bf16: bool = True
     code_l2: float = 0.0
     denoise_sigma: float = 0.0
+    denoise_fixed: bool = False
     checkpoint: str = "checkpoints/model.ckpt"
     checkpoint_every: int = 500
     log_every: int = 0

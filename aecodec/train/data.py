@@ -144,16 +144,17 @@ def tile_stack(images: list[np.ndarray], tile: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(np.stack(tiles))
 
 
-def random_batch(stack: torch.Tensor, batch: int, crop: int, gen: torch.Generator) -> torch.Tensor:
-    """Random crops with random horizontal flips from a (N, H, W, 3) uint8 stack, as float
-    (B, 3, crop, crop) in [0, 1] on the stack's device."""
+def random_batch(stack: torch.Tensor, batch: int, crop: int, gen: torch.Generator,
+                 hflip: bool = True) -> torch.Tensor:
+    """Random crops with random horizontal flips (unless ``hflip`` is False) from a
+    (N, H, W, 3) uint8 stack, as float (B, 3, crop, crop) in [0, 1] on the stack's device."""
     n, h, w, _ = stack.shape
     dev = stack.device
     idx = torch.randint(0, n, (batch,), generator=gen).to(dev)
     oy = torch.randint(0, h - crop + 1, (batch,), generator=gen).to(dev)
     ox = torch.randint(0, w - crop + 1, (batch,), generator=gen).to(dev)
     ar = torch.arange(crop, device=dev)
-    flip = (torch.rand(batch, generator=gen) < 0.5).to(dev)
+    flip = (torch.rand(batch, generator=gen) < (0.5 if hflip else 0.0)).to(dev)  # same draws either way
     cols = torch.where(flip[:, None], ox[:, None] + crop - 1 - ar, ox[:, None] + ar)
     rows = oy[:, None] + ar
     out = stack[idx[:, None, None], rows[:, :, None], cols[:, None, :]]

@@ -117,7 +117,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
             break
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, frac) * g["lr_scale"]
-        x = random_batch(stack, cfg.batch, crop, gen)
+        x = random_batch(stack, cfg.batch, crop, gen, cfg.hflip)
         inp = x
         if cfg.denoise_sigma > 0:
             sigma = torch.full((x.shape[0], 1, 1, 1), cfg.denoise_sigma, device=device) if cfg.denoise_fixed \
