@@ -18,13 +18,13 @@ from PIL import Image
 from tqdm import tqdm
 
 import aecodec
+from aecodec.cli_io import STDIO, check_output
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from aecodec.denoising import denoising_twin
 from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
 
 __all__ = ["main"]
 
-STDIO = "-"
 _STDIN_LABEL = "<stdin>"
 _CHUNK = 16  # inputs handed to the codec at a time: batches equal sizes, bounds memory
 _LOSSY_QUALITY = {"JPEG": 95, "WEBP": 95}  # decoded pixels are already lossy: keep them close
@@ -84,26 +84,6 @@ def plan_outputs(inputs: Sequence[str], out: str | None, ext: str) -> list[str]:
         raise click.UsageError("with several inputs, -o must be a folder (an existing one, or a "
                                "path ending in '/')")
     return [out]
-
-
-def check_output(out: str, src: str, force: bool, claimed: set[str]) -> None:
-    """Refuse an output that is its own input, already written in this run, or that exists
-    without ``force``."""
-    if out == STDIO:  # plan_outputs sends at most one output there
-        if click.get_binary_stream("stdout").isatty():
-            raise AecOutputError("refusing to write binary data to a terminal; use -o FILE")
-        return
-    p = Path(out)
-    key = os.path.realpath(p)
-    if src != STDIO and key == os.path.realpath(src):
-        raise AecOutputError(f"output {out} would overwrite its own input")
-    if key in claimed:
-        raise AecOutputError(f"output {out} is also the output of an earlier input")
-    if p.is_dir():
-        raise AecOutputError(f"output {out} is a folder")
-    if p.exists() and not force:
-        raise AecOutputError(f"output {out} exists (use -f to overwrite it)")
-    claimed.add(key)
 
 
 def write_output(out: str, data: bytes) -> None:

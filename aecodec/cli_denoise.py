@@ -13,6 +13,7 @@ import click
 from PIL import Image
 from tqdm import tqdm
 
+from aecodec.cli_io import check_output
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, check_quality
 from aecodec.denoising import denoising_codec
 from aecodec.errors import AecError, AecOutputError
@@ -61,16 +62,7 @@ def image_format_for(path: Path) -> str:
 
 
 def _check_output(dst: Path, src: str, force: bool, claimed: set[str]) -> None:
-    key = os.path.realpath(dst)
-    if key == os.path.realpath(src):
-        raise AecOutputError(f"output {dst} would overwrite its own input")
-    if key in claimed:
-        raise AecOutputError(f"output {dst} is also the output of an earlier input")
-    if dst.is_dir():
-        raise AecOutputError(f"output {dst} is a folder")
-    if dst.exists() and not force:
-        raise AecOutputError(f"output {dst} exists (use -f to overwrite it)")
-    claimed.add(key)
+    check_output(str(dst), src, force, claimed)
 
 
 def _encode(image: Image.Image, fmt: str, dst: Path) -> bytes:

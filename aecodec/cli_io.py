@@ -1,0 +1,35 @@
+"""Output-file rules shared by the CLI commands: never overwrite an input, an earlier output
+of the same run, or an existing file without --force."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from aecodec.errors import AecOutputError
+
+__all__ = ["STDIO", "check_output"]
+
+STDIO = "-"
+
+
+def check_output(out: str, src: str, force: bool, claimed: set[str]) -> None:
+    """Refuse an output that is its own input, already written in this run, or that exists
+    without ``force``."""
+    if out == STDIO:  # plan_outputs sends at most one output there
+        if click.get_binary_stream("stdout").isatty():
+            raise AecOutputError("refusing to write binary data to a terminal; use -o FILE")
+        return
+    p = Path(out)
+    key = os.path.realpath(p)
+    if src != STDIO and key == os.path.realpath(src):
+        raise AecOutputError(f"output {out} would overwrite its own input")
+    if key in claimed:
+        raise AecOutputError(f"output {out} is also the output of an earlier input")
+    if p.is_dir():
+        raise AecOutputError(f"output {out} is a folder")
+    if p.exists() and not force:
+        raise AecOutputError(f"output {out} exists (use -f to overwrite it)")
+    claimed.add(key)
