@@ -34,6 +34,7 @@ __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "de
 DEFAULT_MODEL = "conv-photos"
 DEFAULT_QUALITY = 50.0
 _ALPHA_LEVEL = 19
+_TRY_ALL_BELOW = 16384
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def _alpha_chunk(alpha: np.ndarray | None) -> bytes | None:
 
 
 def _finish(lm: LoadedModel, prep: PreparedImage, symbols: np.ndarray, quality: float) -> Encoded:
-    method, payload = packing.pack(symbols)
+    # Trying every method costs ~3x the time of the grouped ladder alone, and on grids of this
+    # size the ladder always won (benchmarks/packing_synthetic.md); tiny grids try them all.
+    method, payload = packing.pack(symbols, method=None if symbols.size <= _TRY_ALL_BELOW else packing.LADDER)
     w, h = prep.size
     header = Header(model=lm.name, weights_hash=lm.weights_hash, width=w, height=h, mode=prep.mode,
                     quality=quality, latent_shape=tuple(symbols.shape), packing=method)

@@ -83,7 +83,8 @@ def _build(name: str, blob: dict[str, Any]) -> LoadedModel:
         raise
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         raise AecModelError(f"weights {name!r} are damaged or incompatible: {exc}") from None
-    model.eval()
+    # oneDNN's convolutions run markedly faster with NHWC weights and activations on CPU.
+    model.to(memory_format=torch.channels_last).eval()
     return LoadedModel(name=name, model=model, weights_hash=digest, card=dict(blob.get("card") or {}))
 
 
