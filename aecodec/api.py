@@ -7,9 +7,8 @@ from typing import Any, Iterable, Iterator
 
 from PIL import Image
 
-from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, Encoded, batch_encode, check_quality, decode_file, \
-    header_of
-from aecodec.container import Header
+from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, Encoded, batch_encode, check_quality, decode_file
+from aecodec.container import Header, read_header
 from aecodec.errors import AecError
 from aecodec.images import ImageInput
 from aecodec.weights import load_shipped, shipped_names
@@ -32,7 +31,7 @@ def model_info(name: str) -> dict[str, Any]:
 
 def info(data: bytes) -> Header:
     """The header of `.aec` bytes (model, size, mode, quality, latent shape), without decoding."""
-    return header_of(data)
+    return read_header(data)
 
 
 def compress(image: ImageInput, quality: float = DEFAULT_QUALITY, model: str = DEFAULT_MODEL) -> bytes:

@@ -22,19 +22,18 @@ import zstandard
 from PIL import Image
 
 from aecodec import pack as packing
-from aecodec.container import AecFile, Header, read, read_header, write
+from aecodec.container import AecFile, Header, read, write
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError
 from aecodec.images import ImageInput, PreparedImage, load_image, to_pil
 from aecodec.quantize import QUALITY_MAX, QUALITY_MIN
 from aecodec.weights import LoadedModel, load_shipped
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "decode_file", "check_quality",
-           "batch_encode"]
+           "batch_encode", "to_tensor", "read_symbols", "model_for"]
 
 DEFAULT_MODEL = "conv-photos"
 DEFAULT_QUALITY = 50.0
 _ALPHA_LEVEL = 19
-_TRY_ALL_BELOW = 16384
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def check_quality(quality: float) -> float:
     return float(np.float32(q))
 
 
-def _to_tensor(rgbs: Sequence[np.ndarray], stride: int) -> torch.Tensor:
+def to_tensor(rgbs: Sequence[np.ndarray], stride: int) -> torch.Tensor:
     x = torch.from_numpy(np.stack(rgbs)).permute(0, 3, 1, 2).float().div_(255.0)
     h, w = x.shape[2:]
     ph, pw = -h % stride, -w % stride
@@ -80,9 +79,7 @@ def _alpha_chunk(alpha: np.ndarray | None) -> bytes | None:
 
 
 def _finish(lm: LoadedModel, prep: PreparedImage, symbols: np.ndarray, quality: float) -> Encoded:
-    # Trying every method costs ~3x the time of the grouped ladder alone, and on grids of this
-    # size the ladder always won (benchmarks/packing_synthetic.md); tiny grids try them all.
-    method, payload = packing.pack(symbols, method=None if symbols.size <= _TRY_ALL_BELOW else packing.LADDER)
+    method, payload = packing.pack(symbols)
     w, h = prep.size
     header = Header(model=lm.name, weights_hash=lm.weights_hash, width=w, height=h, mode=prep.mode,
                     quality=quality, latent_shape=tuple(symbols.shape), packing=method)
@@ -100,7 +97,7 @@ def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: fl
     if len(sizes) != 1:
         raise ValueError("encode_prepared takes images of one size")
     q = check_quality(quality)
-    x = _to_tensor([p.rgb for p in preps], lm.model.stride)
+    x = to_tensor([p.rgb for p in preps], lm.model.stride)
     symbols = lm.model.encode(x, q).numpy()
     return [_finish(lm, p, s, q) for p, s in zip(preps, symbols)]
 
@@ -163,16 +160,23 @@ def model_for(header: Header) -> LoadedModel:
     return lm
 
 
+def read_symbols(f: AecFile, lm: LoadedModel) -> np.ndarray:
+    """The file's integer symbols, after checking its latent shape is the one ``lm`` gives for
+    the file's size and quality (so a forged shape never reaches the network)."""
+    h = f.header
+    expected = lm.model.latent_shape(h.width, h.height, h.quality)
+    if tuple(h.latent_shape) != tuple(expected):
+        raise AecFormatError(f"latent shape {h.latent_shape} does not match model {h.model} "
+                             f"at {h.width}x{h.height}, quality {h.quality:g} (expected {expected})")
+    return packing.unpack(f.payload, h.latent_shape, h.packing)
+
+
 def decode_file(data: bytes) -> Image.Image:
     """Parse, verify and decode `.aec` bytes to a PIL image of the stored mode and size."""
     f = read(data)
     h = f.header
     lm = model_for(h)
-    expected = lm.model.latent_shape(h.width, h.height, h.quality)
-    if tuple(h.latent_shape) != tuple(expected):
-        raise AecFormatError(f"latent shape {h.latent_shape} does not match model {h.model} "
-                             f"at {h.width}x{h.height}, quality {h.quality:g} (expected {expected})")
-    symbols = packing.unpack(f.payload, h.latent_shape, h.packing)
+    symbols = read_symbols(f, lm)
     x = lm.model.decode(torch.from_numpy(symbols)[None], h.quality)[0, :, : h.height, : h.width]
     rgb = x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     alpha = _decode_alpha(f.alpha, h) if h.mode in ("RGBA", "LA") else None
@@ -190,7 +194,3 @@ def _decode_alpha(chunk: bytes | None, h: Header) -> np.ndarray:
     if len(raw) != n:
         raise AecFormatError(f"alpha chunk holds {len(raw)} bytes, expected {n}")
     return np.frombuffer(raw, dtype=np.uint8).reshape(h.height, h.width)
-
-
-def header_of(data: bytes) -> Header:
-    return read_header(data)

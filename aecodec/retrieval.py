@@ -33,8 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from aecodec import pack as packing
-from aecodec.codec import DEFAULT_QUALITY, _to_tensor, check_quality
+from aecodec.codec import DEFAULT_QUALITY, check_quality, read_symbols, to_tensor
 from aecodec.container import looks_like_aec, read, read_header
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError, AecOutputError
 from aecodec.images import load_image
@@ -186,7 +185,7 @@ class Index:
 
         def flush(key: tuple[int, int]) -> None:
             group = groups.pop(key)
-            x = _to_tensor([rgb for _, _, rgb in group], lm.model.stride)
+            x = to_tensor([rgb for _, _, rgb in group], lm.model.stride)
             symbols = lm.model.encode(x, self.quality).numpy()
             for (i, path, _), s in zip(group, symbols):
                 done[i] = (path, describe_symbols(lm, s, self.quality, self.descriptor), self.quality)
@@ -259,7 +258,7 @@ class Index:
         if isinstance(query, (str, Path)):
             return self.describe([str(query)])[0][1]
         prep = load_image(query)
-        symbols = lm.model.encode(_to_tensor([prep.rgb], lm.model.stride), self.quality).numpy()[0]
+        symbols = lm.model.encode(to_tensor([prep.rgb], lm.model.stride), self.quality).numpy()[0]
         return describe_symbols(lm, symbols, self.quality, self.descriptor)
 
     def search_vectors(self, vectors: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -359,11 +358,7 @@ def _aec_symbols(path: str, lm: LoadedModel) -> tuple[np.ndarray, float] | None:
             made = h.model if h.model != lm.name else f"other weights ({h.weights_hash.hex()}) of {h.model}"
             raise AecModelError(f"made with {made}; the index holds model {lm.name} "
                                 f"({lm.weights_hash.hex()}): build a separate index for it")
-        expected = lm.model.latent_shape(h.width, h.height, h.quality)
-        if tuple(h.latent_shape) != tuple(expected):
-            raise AecFormatError(f"latent shape {h.latent_shape} does not match model {h.model} "
-                                 f"(expected {expected})")
-        return packing.unpack(f.payload, h.latent_shape, h.packing), h.quality
+        return read_symbols(f, lm), h.quality
     except AecError as exc:
         raise type(exc)(f"{path}: {exc}") from None
 

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from aecodec import pack
-from aecodec.codec import _to_tensor
+from aecodec.codec import to_tensor
 from aecodec.train.data import lfw_images
 from aecodec.weights import load_shipped
 
@@ -52,7 +52,7 @@ def main() -> None:
                 pay = est = ent = 0.0
                 pixels = 0
                 for img in data[set_name]:
-                    x = _to_tensor([img], lm.model.stride)
+                    x = to_tensor([img], lm.model.stride)
                     s = lm.model.encode(x, q)
                     sym = s[0].numpy()
                     pay += 8 * len(pack.pack(sym)[1])

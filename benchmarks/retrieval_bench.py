@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aecodec.api import Codec  # noqa: E402
+from aecodec.bench.timing import median_ms  # noqa: E402
 from aecodec.retrieval import Index, build_index  # noqa: E402
 from aecodec.train.data import face_crop, lfw_images  # noqa: E402
 from aecodec.weights import load_shipped  # noqa: E402
@@ -92,13 +93,7 @@ def timing_rows(dim: int, n: int, aec_query: Path, image_query: np.ndarray, lm_n
         ("search one `.aec` file (read, unpack, describe, search)", lambda: index.search(aec_query, 5), 20),
         ("search one 250x250 image (encode, describe, search)", lambda: index.search(image_query, 5), 5),
     ]:
-        fn()
-        ts = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-        rows.append(f"| {what} | {n:,} x {dim} | {1000 * float(np.median(ts)):.1f} |")
+        rows.append(f"| {what} | {n:,} x {dim} | {median_ms(fn, runs=reps, warm=1):.1f} |")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.npz"
         index.save(path)

@@ -12,8 +12,6 @@ likewise, to a PIL image). The batch case encodes 32 LFW-sized 250x250 images th
 from __future__ import annotations
 
 import platform
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -21,17 +19,7 @@ from PIL import Image
 from skimage import data
 
 import aecodec
-
-
-def _median_ms(fn, runs: int = 7, warm: int = 2) -> float:
-    for _ in range(warm):
-        fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+from aecodec.bench.timing import median_ms
 
 
 def main() -> None:
@@ -48,11 +36,11 @@ def main() -> None:
     for model in ["conv-photos", "conv-faces", "pca-block"]:
         codec = aecodec.Codec(model=model, quality=50)
         blob = codec.compress(big)
-        enc = _median_ms(lambda: codec.compress(big))
-        dec = _median_ms(lambda: codec.decompress(blob))
+        enc = median_ms(lambda: codec.compress(big))
+        dec = median_ms(lambda: codec.decompress(blob))
         blobs = list(codec.compress_many(faces))
-        benc = _median_ms(lambda: list(codec.compress_many(faces)), runs=3, warm=1) / len(faces)
-        bdec = _median_ms(lambda: list(codec.decompress_many(blobs)), runs=3, warm=1) / len(faces)
+        benc = median_ms(lambda: list(codec.compress_many(faces)), runs=3, warm=1) / len(faces)
+        bdec = median_ms(lambda: list(codec.decompress_many(blobs)), runs=3, warm=1) / len(faces)
         print(f"| {model} | {enc:.0f} | {dec:.0f} | {benc:.1f} | {bdec:.1f} |")
 
 

@@ -162,9 +162,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     if rank == 0:
         _checkpoint(model, opt, step, wall, cfg)
         if cfg.out:
-            card = {"name": cfg.name, "train_config": cfg.to_dict(), "steps": step, "wall_s": round(wall, 1),
-                    "hardware": _hardware(device), "world_size": world, "final_train": last,
-                    "skipped_batches": skipped}
+            card = _card(cfg, step, wall, device, world_size=world, final_train=last, skipped_batches=skipped)
             save_model(model.cpu().eval(), cfg.out, card=card)
     if distributed:
         dist.barrier()
@@ -176,11 +174,15 @@ def _fit_closed_form(model: CodecModel, stack: torch.Tensor, cfg: TrainConfig) -
     model.fit_closed_form(stack)  # type: ignore[attr-defined]
     wall = time.perf_counter() - t0
     if cfg.out:
-        card = {"name": cfg.name, "train_config": cfg.to_dict(), "steps": 0, "wall_s": round(wall, 1),
-                "hardware": _hardware(torch.device("cpu")), "fit": "closed form (SVD)",
-                "training_images": int(stack.shape[0])}
+        card = _card(cfg, 0, wall, torch.device("cpu"), fit="closed form (SVD)", training_images=int(stack.shape[0]))
         save_model(model.eval(), cfg.out, card=card)
     return TrainResult(model.eval(), 0, wall, {})
+
+
+def _card(cfg: TrainConfig, steps: int, wall: float, device: torch.device, **facts: Any) -> dict[str, Any]:
+    """The facts a weight file carries about how it was made (``aecodec models -v`` shows them)."""
+    return {"name": cfg.name, "train_config": cfg.to_dict(), "steps": steps, "wall_s": round(wall, 1),
+            "hardware": _hardware(device), **facts}
 
 
 def _param_groups(model: CodecModel, cfg: TrainConfig) -> list[dict[str, Any]]:
