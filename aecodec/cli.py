@@ -374,7 +374,8 @@ def train(config: str, resume: bool, steps: int | None, time_budget: float | Non
           out: str | None) -> None:
     """Train a model from a JSON config (see configs/)."""
     from aecodec.train import TrainConfig, train as run_training
-    cfg = TrainConfig.from_file(config, steps=steps, time_budget_s=time_budget, device=device, out=out)
+    given = {"steps": steps, "time_budget_s": time_budget, "device": device, "out": out}
+    cfg = TrainConfig.from_file(config, **{k: v for k, v in given.items() if v is not None})
     result = run_training(cfg, resume=resume, progress=sys.stderr.isatty())
     click.echo(f"trained {result.steps} steps in {result.wall_s:.0f} s")
     click.echo(f"weights: {cfg.out}" if cfg.out else f"checkpoint: {cfg.checkpoint} (no --out: no weight file)")

@@ -37,9 +37,7 @@ from aecodec.codec import DEFAULT_QUALITY, check_quality, read_symbols, to_tenso
 from aecodec.container import looks_like_aec, read, read_header
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError, AecOutputError
 from aecodec.images import load_image
-from aecodec.models.conv import ConvAutoencoder
-from aecodec.models.dense import _FixedSizeAE
-from aecodec.models.pca import _PCABase
+from aecodec.models.base import CodecModel
 from aecodec.weights import LoadedModel, load_shipped
 
 __all__ = ["INDEX_FORMAT", "INDEX_VERSION", "DEFAULT_INDEX_MODEL", "DESCRIPTORS", "DEFAULT_DESCRIPTOR",
@@ -63,19 +61,18 @@ _KEYS = ("format", "version", "model", "weights_hash", "quality", "descriptor", 
 OnSkip = Callable[[str, str], None]
 
 
-def _channel_scale(model: torch.nn.Module, quality: float, channels: int) -> np.ndarray:
-    """Per-channel factor to a quality-free scale: conv symbols in the units of
-    REFERENCE_QUALITY; PCA and dense coefficients whitened (÷ their training std)."""
-    if isinstance(model, ConvAutoencoder):
-        ref, _ = model._gains_at(REFERENCE_QUALITY)
-        enc, _ = model._gains_at(quality)
-        return (ref / enc).detach().reshape(-1).numpy().astype(np.float32)
-    if isinstance(model, _PCABase):
-        std = model.std[:channels].clamp_min(1e-8)
-        return (model._step(quality) / std).numpy().astype(np.float32)
-    if isinstance(model, _FixedSizeAE):
-        return (model._steps(quality) / model.code_std.clamp_min(1e-8)).detach().numpy().astype(np.float32)[:channels]
-    return np.ones(channels, np.float32)
+def _channel_scale(model: CodecModel, quality: float, channels: int) -> np.ndarray:
+    """Per-channel factor to a quality-free scale: codes whitened (÷ their training std) for
+    models that record it (PCA, dense), otherwise (conv) symbols in the units of
+    REFERENCE_QUALITY. Full length (every PCA component), or ones for a model without steps."""
+    try:
+        step = model.code_step(quality).detach().reshape(-1).float()
+    except NotImplementedError:
+        return np.ones(channels, np.float32)
+    spread = model.code_spread()
+    ref = spread if spread is not None else model.code_step(REFERENCE_QUALITY)
+    scale = (step / ref.detach().reshape(-1).float().clamp_min(1e-8)).numpy().astype(np.float32)
+    return scale if len(scale) >= channels else np.ones(channels, np.float32)
 
 
 def _centre(y: np.ndarray) -> np.ndarray:
@@ -101,9 +98,9 @@ def describe_symbols(lm: LoadedModel, symbols: np.ndarray, quality: float,
     c = s.shape[0]
     # PCA models keep K(quality) leading components: pad to the full count so that every
     # quality gives vectors of one length (the dropped components are zero).
-    full = model.basis.shape[0] if isinstance(model, _PCABase) else c
-    y = np.zeros((full,) + s.shape[1:], np.float32)
-    y[:c] = s * _channel_scale(model, quality, c).reshape((-1,) + (1,) * (s.ndim - 1))
+    scale = _channel_scale(model, quality, c)
+    y = np.zeros((len(scale),) + s.shape[1:], np.float32)
+    y[:c] = s * scale[:c].reshape((-1,) + (1,) * (s.ndim - 1))
     if y.ndim == 1 or kind == "full":
         v = y.reshape(-1)
     elif kind == "centre":

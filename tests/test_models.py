@@ -133,3 +133,19 @@ def test_linear_autoencoder_recovers_the_pca_subspace() -> None:
     centered = x - x.mean(0)
     pca_err = ((centered - centered @ vh[:k].T @ vh[:k]) ** 2).mean()
     assert math.isclose(float(loss.detach()), float(pca_err), rel_tol=0.02)
+
+
+def test_code_step_maps_symbols_back_to_code_units() -> None:
+    """symbols × code_step ≈ the continuous code, per channel, for every quantizing family."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    conv = ConvAutoencoder(ConvConfig(channels=8, latent_channels=6, levels=3, lambdas=[0.01, 0.02, 0.04])).eval()
+    y = conv.g_a(x)
+    for q in (1.0, 50.0, 100.0):
+        step = conv.code_step(q).view(1, -1, 1, 1)
+        assert torch.all((conv.encode(x, q) * step - y).abs() <= 0.5 * step + 1e-5)
+    assert torch.all(conv.code_step(100.0) < conv.code_step(1.0)) and conv.code_spread() is None
+    pca = Eigenfaces(EigenfacesConfig(width=8, height=8, components=16))
+    pca.fit_vectors(torch.rand(40, 3 * 8 * 8))
+    assert pca.code_step(10.0).shape == pca.code_spread().shape == pca.std.shape
+    assert float(pca.code_step(90.0)[0]) < float(pca.code_step(10.0)[0])

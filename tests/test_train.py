@@ -93,6 +93,9 @@ def test_config_file_round_trip_and_unknown_keys(tmp_path: Path) -> None:
     cfg = TrainConfig(name="x", steps=3)
     cfg.save(tmp_path / "c.json")
     assert TrainConfig.from_file(tmp_path / "c.json", steps=5).steps == 5
+    cfg.out = "weights/x.pt"
+    cfg.save(tmp_path / "c.json")
+    assert TrainConfig.from_file(tmp_path / "c.json", out=None).out is None  # None overrides too
     (tmp_path / "bad.json").write_text(json.dumps({"stepz": 3}))
     from aecodec.errors import AecInputError
     with pytest.raises(AecInputError, match="stepz"):

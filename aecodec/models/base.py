@@ -81,6 +81,18 @@ class CodecModel(nn.Module):
         decoder checks a file's header against it before decoding anything)."""
         raise NotImplementedError
 
+    def code_step(self, quality: float) -> torch.Tensor:
+        """Per latent channel (the first symbol axis), the encoder's quantization step in the
+        units of the model's continuous code: a symbol ``s`` stands for a code value of about
+        ``s * code_step(quality)``. Lets callers compare symbols coded at different qualities
+        (retrieval does) without knowing how each model quantizes."""
+        raise NotImplementedError
+
+    def code_spread(self) -> torch.Tensor | None:
+        """Per latent channel, the code's standard deviation on the training data, for models
+        that record it (PCA, dense autoencoders); None for the others."""
+        return None
+
     def rate_bits(self, symbols: torch.Tensor, quality: float) -> float | None:
         """The model's own estimate of the bits for these symbols, or None if it has no density."""
         return None

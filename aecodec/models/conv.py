@@ -103,6 +103,10 @@ class ConvAutoencoder(CodecModel):
         x_hat = self.g_s(y_hat.to(x.dtype))
         return ModelOutput(x_hat=x_hat, bits=bits, code=y)
 
+    def code_step(self, quality: float) -> torch.Tensor:
+        enc, _ = self._gains_at(quality)
+        return 1.0 / enc.detach().reshape(-1)
+
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, quality: float) -> torch.Tensor:
         enc, _ = self._gains_at(quality)

@@ -72,6 +72,12 @@ class _FixedSizeAE(CodecModel):
     def _steps(self, quality: float) -> torch.Tensor:
         return self.code_std * _relative_step(quality, self.config.step_lo, self.config.step_hi)
 
+    def code_step(self, quality: float) -> torch.Tensor:
+        return self._steps(quality).detach()
+
+    def code_spread(self) -> torch.Tensor:
+        return self.code_std
+
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, quality: float) -> torch.Tensor:
         code = self._code(x).float()

@@ -63,6 +63,12 @@ class _PCABase(CodecModel):
     def _step(self, quality: float) -> float:
         return pca_step(quality, self.config.step_lo, self.config.step_hi)
 
+    def code_step(self, quality: float) -> torch.Tensor:
+        return torch.full_like(self.std, self._step(quality))
+
+    def code_spread(self) -> torch.Tensor:
+        return self.std
+
     def coefficients(self, vectors: torch.Tensor) -> torch.Tensor:
         return (vectors - self.mean) @ self.basis.T
 

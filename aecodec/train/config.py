@@ -54,11 +54,13 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+        """The config in ``path`` with ``overrides`` applied (an override of None sets None:
+        ``out=None`` means no weight file)."""
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
             raise AecInputError(f"cannot read training config {path}: {exc}") from None
-        return cls.from_dict({**data, **{k: v for k, v in overrides.items() if v is not None}})
+        return cls.from_dict({**data, **overrides})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
