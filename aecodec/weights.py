@@ -51,15 +51,17 @@ def state_hash(state: dict[str, torch.Tensor]) -> bytes:
         h.update(key.encode())
         h.update(str(t.dtype).encode())
         h.update(str(tuple(t.shape)).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # reshape(-1): a size-1 axis can leave a "contiguous" tensor with odd strides (channels-last)
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.digest()[:8]
 
 
 def save_model(model: CodecModel, path: str | Path, card: dict[str, Any] | None = None,
                half: bool = True) -> None:
-    """Save ``model`` with its config; floating tensors are stored as float16 when ``half``."""
+    """Save ``model`` with its config; floating tensors are stored as float16 when ``half``.
+    Tensors are stored in the standard layout, so a loaded (channels-last) model saves as it loaded."""
     state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-             for k, v in model.state_dict().items()}
+             .clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
     blob = {"format_version": WEIGHTS_FORMAT_VERSION, "kind": model.kind, "config": model.config_dict(),
             "state": state, "card": card or {}}
     path = Path(path)

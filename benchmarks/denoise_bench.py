@@ -256,12 +256,20 @@ def _set_report(r: dict, qualities: Sequence[str]) -> tuple[list[str], list[str]
 
 
 def _steps(name: str) -> float:
-    return float(model_info(name)["card"].get("steps", 0))
+    """Training steps, counting those of the weights a fine-tune started from."""
+    card = model_info(name)["card"]
+    return float(card.get("steps", 0)) + float((card.get("fine_tuned_from") or {}).get("steps") or 0)
+
+
+def _run_line(card: dict) -> str:
+    return f"{card.get('steps', '?')} steps in {card.get('wall_s', '?')} s on {card.get('hardware', '?')}"
 
 
 def _weights_line(name: str) -> str:
     card = model_info(name)["card"]
-    return f"`{name}` {card.get('steps', '?')} steps in {card.get('wall_s', '?')} s on {card.get('hardware', '?')}"
+    start = card.get("fine_tuned_from")
+    origin = f" (fine-tuned from `{start.get('name')}`: {_run_line(start)})" if start else ""
+    return f"`{name}` {_run_line(card)}{origin}"
 
 
 def render(results: dict, qualities: Sequence[str]) -> str:

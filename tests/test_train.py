@@ -89,6 +89,21 @@ def test_tiny_training_run_saves_weights_and_resumes(tmp_path: Path) -> None:
     assert resumed.steps == 9
 
 
+def test_fine_tune_starts_from_the_given_weights_and_its_card_says_so(tmp_path: Path) -> None:
+    base = dict(name="tiny", model="conv", folders=[str(_photo_folder(tmp_path))],
+                model_config={"channels": 8, "latent_channels": 8, "levels": 2, "lambdas": [0.01, 0.05]},
+                tile=64, crop=32, batch=4, bf16=False)
+    first = train(TrainConfig(**base, steps=4, lr=1e-3, checkpoint=str(tmp_path / "a.ckpt"), out=str(tmp_path / "a.pt")),
+                  progress=False)
+    tuned = train(TrainConfig(**{**base, "name": "tuned"}, steps=1, lr=1e-12, denoise_sigma=0.1,
+                              init_weights=str(tmp_path / "a.pt"), checkpoint=str(tmp_path / "b.ckpt"),
+                              out=str(tmp_path / "b.pt")), progress=False)
+    w0, w1 = load_model_file(tmp_path / "a.pt").model.g_s[0].weight, tuned.model.g_s[0].weight
+    assert first.steps == 4 and float((w0 - w1).detach().abs().max()) < 1e-6  # tiny learning rate: the starting weights
+    card = load_model_file(tmp_path / "b.pt").card
+    assert card["steps"] == 1 and card["fine_tuned_from"]["name"] == "tiny" and card["fine_tuned_from"]["steps"] == 4
+
+
 def test_config_file_round_trip_and_unknown_keys(tmp_path: Path) -> None:
     cfg = TrainConfig(name="x", steps=3)
     cfg.save(tmp_path / "c.json")

@@ -4,6 +4,9 @@ Used to train the shipped convolutional weights on a rented GPU::
 
     python tools/train_shipped.py configs/conv-faces.json configs/conv-photos.json \
         --time-budget 430 --lfw DATA/lfw_train.tar --photos DATA/photos --out-dir OUT --ckpt-dir CK
+    # the denoising twins, fine-tuned from the plain weights on this 2-core CPU, one thread each:
+    python tools/train_shipped.py configs/conv-photos-denoise.json configs/conv-faces-denoise.json \
+        --threads 1 --time-budget 4500 --out-dir OUT --ckpt-dir CK
     # then, to extend the same runs (total budget, learning-rate drop at 80% of it):
     python tools/train_shipped.py configs/conv-faces.json configs/conv-photos.json \
         --time-budget 690 --lr-decay-at 0.8 --resume ... (same paths)
@@ -29,6 +32,8 @@ def _run(cfg_path: str, args: argparse.Namespace) -> None:
 
     from aecodec.train import TrainConfig, train
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True
     over = json.loads(Path(cfg_path).read_text())
@@ -65,6 +70,7 @@ def main() -> None:
     ap.add_argument("--log-every", type=int, default=500)
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoints in --ckpt-dir")
     ap.add_argument("--lr-decay-at", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per run (CPU training)")
     args = ap.parse_args()
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     Path(args.ckpt_dir).mkdir(parents=True, exist_ok=True)

@@ -181,8 +181,13 @@ def _fit_closed_form(model: CodecModel, stack: torch.Tensor, cfg: TrainConfig) -
 
 def _card(cfg: TrainConfig, steps: int, wall: float, device: torch.device, **facts: Any) -> dict[str, Any]:
     """The facts a weight file carries about how it was made (``aecodec models -v`` shows them)."""
-    return {"name": cfg.name, "train_config": cfg.to_dict(), "steps": steps, "wall_s": round(wall, 1),
+    card = {"name": cfg.name, "train_config": cfg.to_dict(), "steps": steps, "wall_s": round(wall, 1),
             "hardware": _hardware(device), **facts}
+    if cfg.init_weights:  # a fine-tune: say what it started from, or its steps understate the training
+        from aecodec.weights import load_model_file
+        start = load_model_file(cfg.init_weights).card
+        card["fine_tuned_from"] = {k: start.get(k) for k in ("name", "steps", "wall_s", "hardware")}
+    return card
 
 
 def _param_groups(model: CodecModel, cfg: TrainConfig) -> list[dict[str, Any]]:
