@@ -20,7 +20,7 @@ from tqdm import tqdm
 import aecodec
 from aecodec.cli_io import STDIO, check_output
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
-from aecodec.denoising import denoising_twin
+from aecodec.denoising import denoising_codec
 from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
 
 __all__ = ["main"]
@@ -175,7 +175,7 @@ def _compress_report(job: _Job, data: bytes) -> str:
     psnr = math.inf if np.array_equal(decoded, prep.rgb) else \
         float(peak_signal_noise_ratio(prep.rgb, decoded, data_range=255))
     return f"{job.name()}: {len(data)} bytes, {h.width}x{h.height} {h.mode}, " \
-           f"{8.0 * len(data) / (h.width * h.height):.4f} bpp, PSNR {psnr:.2f} dB"
+           f"{8.0 * len(data) / (h.width * h.height):.4f} bpp, PSNR {psnr:.2f} dB, model {h.model}"
 
 
 @main.command()
@@ -185,14 +185,16 @@ def _compress_report(job: _Job, data: bytes) -> str:
 @click.option("-q", "--quality", type=click.FloatRange(1, 100), default=DEFAULT_QUALITY, show_default=True,
               help="1 (smallest) to 100 (best).")
 @click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True, help="Installed model (see `aecodec models`).")
-@click.option("--denoise", is_flag=True, help="Use the model's denoising twin (conv-photos -> conv-photos-denoise).")
+@click.option("--denoise", is_flag=True, help="Clean noise while compressing: noisy images (estimated noise "
+              "sigma >= 0.04) go to the model's denoising twin (conv-photos -> conv-photos-denoise), clean ones "
+              "to the model itself. -m with the twin's name uses the twin for every image.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print bytes, bits per pixel and PSNR per file.")
 @_friendly
 def compress(images: tuple[str, ...], out: str | None, quality: float, model: str, denoise: bool,
              force: bool, verbose: bool) -> None:
     """Compress images (PNG, JPEG, ...; '-' reads stdin) to .aec files."""
-    codec = aecodec.Codec(model=denoising_twin(model) if denoise else model, quality=quality)
+    codec = denoising_codec(model, quality) if denoise else aecodec.Codec(model=model, quality=quality)
     _run(images, out, ".aec", force, "compress",
          lambda chunk: codec.compress_many([j.data if j.data is not None else j.src for j in chunk]),  # type: ignore
          _compress_report if verbose else None)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from aecodec.cli_io import check_output
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, check_quality
+from aecodec.container import read_header
 from aecodec.denoising import denoising_codec
 from aecodec.errors import AecError, AecOutputError
 
@@ -108,17 +109,19 @@ def _say_error(src: str | None, exc: BaseException) -> None:
 @click.option("-q", "--quality", type=float, default=DEFAULT_QUALITY, show_default=True,
               help="1 (smallest) to 100 (best): the quality of the intermediate .aec code.")
 @click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True,
-              help="Model whose denoising twin is used (conv-photos → conv-photos-denoise, "
-                   "conv-faces → conv-faces-denoise).")
+              help="Model whose denoising twin cleans noisy images (conv-photos → conv-photos-denoise, "
+                   "conv-faces → conv-faces-denoise); images without noise (estimated sigma < 0.04) go "
+                   "through the model itself. Name the twin to use it for every image.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print each output and the size of its .aec code.")
 def denoise(images: tuple[str, ...], out: str | None, quality: float, model: str, force: bool,
             verbose: bool) -> NoReturn:
     """Clean noisy images by compressing and decoding them with a denoising model.
 
-    Meant for sensor-like noise (up to about 20% of the pixel range); on clean images it
-    smooths fine detail. The result is what `aecodec compress --denoise` then `aecodec
-    decompress` would give.
+    Meant for sensor-like noise (up to about 20% of the pixel range). Images with no
+    measurable noise go through the plain model instead, since the denoising model smooths
+    fine detail. The result is what `aecodec compress --denoise` then `aecodec decompress`
+    would give.
     """
     try:
         check_quality(quality)
@@ -139,7 +142,7 @@ def denoise(images: tuple[str, ...], out: str | None, quality: float, model: str
                 clean = codec.decompress(data)
                 _write_atomic(dst, _encode(clean, fmt, dst))
                 if verbose:
-                    click.echo(f"{dst}: {clean.width}x{clean.height} {clean.mode}, {codec.model} quality "
+                    click.echo(f"{dst}: {clean.width}x{clean.height} {clean.mode}, {read_header(data).model} quality "
                                f"{codec.quality:g}, .aec code {len(data)} bytes, "
                                f"{8.0 * len(data) / (clean.width * clean.height):.4f} bpp")
             except (AecError, OSError) as exc:

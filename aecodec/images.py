@@ -22,7 +22,7 @@ from aecodec.errors import AecInputError, AecLimitError
 
 __all__ = ["ImageInput", "PreparedImage", "load_image", "to_pil"]
 
-ImageInput = Union[str, Path, Image.Image, np.ndarray, bytes]
+ImageInput = Union[str, Path, Image.Image, np.ndarray, bytes, "PreparedImage"]
 
 
 @dataclass
@@ -150,7 +150,10 @@ def _from_array(a: np.ndarray) -> PreparedImage:
 
 
 def load_image(src: ImageInput) -> PreparedImage:
-    """Accept a path, a PIL image or a numpy array; raise AecInputError with a clear message."""
+    """Accept a path, a PIL image or a numpy array; raise AecInputError with a clear message.
+    An already prepared image passes through (so a caller that looked at it loads it once)."""
+    if isinstance(src, PreparedImage):
+        return src
     if isinstance(src, (str, Path)):
         path = Path(src)
         with _open_path(path) as im:

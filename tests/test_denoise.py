@@ -11,11 +11,11 @@ from numpy.typing import NDArray
 from PIL import Image
 from skimage import data
 
-from aecodec.api import compress, decompress
+from aecodec.api import compress, decompress, info
 from aecodec.bench.metrics import psnr
 from aecodec.cli_denoise import denoise as denoise_cmd
 from aecodec.cli_denoise import denoised_path, plan_outputs
-from aecodec.denoising import denoise, denoising_twin, is_denoising
+from aecodec.denoising import AUTO_SIGMA, DenoisingCodec, denoise, denoising_twin, estimate_noise, is_denoising
 from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
 
 SIGMA = 0.1
@@ -64,6 +64,42 @@ def test_denoise_is_compress_with_the_twin_then_decompress(noisy_sky: NDArray[np
     by_hand = np.asarray(decompress(compress(noisy_sky, 70, "conv-faces-denoise")))
     assert np.array_equal(via_plain_name, by_hand)
     assert np.array_equal(via_twin_name, by_hand)
+
+
+# --- routing: noisy images to the twin, clean ones to the plain model ---------------------
+
+
+@pytest.mark.parametrize("sigma", [0.02, 0.05, 0.1, 0.2])
+def test_noise_estimate_tracks_the_added_noise(sky: NDArray[np.uint8], sigma: float) -> None:
+    assert estimate_noise(sky) < 0.01  # a clean smooth crop
+    got = estimate_noise(_noisy(np.full((128, 128, 3), 120, np.uint8), sigma, seed=3))
+    assert abs(got - sigma) < 0.1 * sigma + 0.002
+
+
+def test_noise_estimate_of_tiny_and_grayscale_images() -> None:
+    assert estimate_noise(np.zeros((1, 5, 3), np.uint8)) == 0.0
+    assert estimate_noise(np.full((8, 8), 7, np.uint8)) == 0.0
+
+
+def test_clean_images_go_to_the_plain_model_noisy_ones_to_the_twin(sky: NDArray[np.uint8],
+                                                                     noisy_sky: NDArray[np.uint8]) -> None:
+    codec = DenoisingCodec("conv-photos", 50)
+    assert estimate_noise(sky) < AUTO_SIGMA <= estimate_noise(noisy_sky)
+    assert info(codec.compress(sky)).model == "conv-photos"
+    assert info(codec.compress(noisy_sky)).model == "conv-photos-denoise"
+    assert info(DenoisingCodec("conv-photos-denoise", 50).compress(sky)).model == "conv-photos-denoise"
+    assert np.array_equal(np.asarray(denoise(sky, 50, "conv-photos")),
+                          np.asarray(decompress(compress(sky, 50, "conv-photos"))))
+
+
+def test_denoising_batch_keeps_order_and_goes_on_after_a_bad_image(sky: NDArray[np.uint8],
+                                                                   noisy_sky: NDArray[np.uint8]) -> None:
+    out = list(DenoisingCodec("conv-photos", 50).compress_many([noisy_sky, sky, "no-such.png", noisy_sky, sky],
+                                                              batch=2))
+    assert isinstance(out[2], AecInputError)
+    assert [info(d).model for d in out if isinstance(d, bytes)] == \
+        ["conv-photos-denoise", "conv-photos", "conv-photos-denoise", "conv-photos"]
+    assert out[0] == out[3] and out[1] == out[4]
 
 
 def test_denoise_keeps_size_and_grayscale_mode(noisy_sky: NDArray[np.uint8]) -> None:
@@ -233,3 +269,26 @@ def test_cli_refuses_to_overwrite_its_own_input(noisy_files: tuple[Path, Path]) 
     code, _, err = _run(str(a), "-o", str(a), "-f")
     assert code == 1 and "its own input" in err
     assert a.read_bytes() == before
+
+
+def test_cli_compress_denoise_routes_each_file_and_says_which_model(tmp_path: Path, sky: NDArray[np.uint8],
+                                                                    noisy_sky: NDArray[np.uint8]) -> None:
+    from aecodec.cli import main
+    Image.fromarray(sky).save(tmp_path / "clean.png")
+    Image.fromarray(noisy_sky).save(tmp_path / "noisy.png")
+    result = CliRunner().invoke(main, ["compress", "--denoise", "-m", "conv-photos", "-v",
+                                       str(tmp_path / "clean.png"), str(tmp_path / "noisy.png")])
+    assert result.exit_code == 0, result.output
+    assert info((tmp_path / "clean.aec").read_bytes()).model == "conv-photos"
+    assert info((tmp_path / "noisy.aec").read_bytes()).model == "conv-photos-denoise"
+    assert "model conv-photos-denoise" in result.stdout and "model conv-photos\n" in result.stdout
+
+
+def test_cli_denoise_verbose_names_the_model_each_image_went_through(tmp_path: Path, sky: NDArray[np.uint8],
+                                                                    noisy_sky: NDArray[np.uint8]) -> None:
+    Image.fromarray(sky).save(tmp_path / "clean.png")
+    Image.fromarray(noisy_sky).save(tmp_path / "noisy.png")
+    code, out, _ = _run("-m", "conv-photos", "-v", str(tmp_path / "clean.png"), str(tmp_path / "noisy.png"))
+    assert code == 0
+    assert "clean.denoised.png: 64x64 RGB, conv-photos quality" in out
+    assert "noisy.denoised.png: 64x64 RGB, conv-photos-denoise quality" in out
