@@ -189,7 +189,7 @@ def _compress_report(job: _Job, data: bytes) -> str:
               "sigma >= 0.04) go to the model's denoising twin (conv-photos -> conv-photos-denoise), clean ones "
               "to the model itself. -m with the twin's name uses the twin for every image.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
-@click.option("-v", "--verbose", is_flag=True, help="Print bytes, bits per pixel and PSNR per file.")
+@click.option("-v", "--verbose", is_flag=True, help="Print bytes, bits per pixel, PSNR and the model used, per file.")
 @_friendly
 def compress(images: tuple[str, ...], out: str | None, quality: float, model: str, denoise: bool,
              force: bool, verbose: bool) -> None:
