@@ -18,7 +18,7 @@ from PIL import Image
 from tqdm import tqdm
 
 import aecodec
-from aecodec.cli_io import STDIO, check_output
+from aecodec.cli_io import STDIO, binary_stream, check_output
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from aecodec.denoising import denoising_codec
 from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
@@ -58,7 +58,7 @@ def _friendly(fn: Callable[..., None]) -> Callable[..., None]:
 def _read_input(src: str) -> bytes:
     """The bytes of a path or of stdin, with a clear AecInputError for what cannot be read."""
     try:
-        data = click.get_binary_stream("stdin").read() if src == STDIO else Path(src).read_bytes()
+        data = binary_stream("stdin").read() if src == STDIO else Path(src).read_bytes()
     except FileNotFoundError:
         raise AecInputError("no such file") from None
     except IsADirectoryError:
@@ -90,7 +90,7 @@ def write_output(out: str, data: bytes) -> None:
     """Write via a temporary file in the same folder and ``os.replace``, so that no reader ever
     sees a half-written output and a failure leaves nothing behind."""
     if out == STDIO:
-        click.get_binary_stream("stdout").write(data)
+        binary_stream("stdout").write(data)
         return
     p = Path(out)
     p.parent.mkdir(parents=True, exist_ok=True)
