@@ -109,7 +109,7 @@ class DenoisingCodec:
 
     def compress_many(self, images: Iterable[ImageInput], batch: int = 16) -> Iterator[bytes | AecError]:
         """Compress each image in order, batching equal sizes per model; a bad image yields its
-        AecError and the rest go on."""
+        AecError and the rest go on. At most ``batch`` decoded images are held at once."""
         window: list[ImageInput] = []
         for img in images:
             window.append(img)
@@ -120,8 +120,8 @@ class DenoisingCodec:
 
     def _window(self, window: list[ImageInput], batch: int) -> Iterator[bytes | AecError]:
         results: dict[int, bytes | AecError] = {}
-        routes: dict[int, list[tuple[int, PreparedImage]]] = {}
-        codecs: dict[int, Codec] = {}
+        routes: dict[str, list[tuple[int, PreparedImage]]] = {}
+        codecs: dict[str, Codec] = {}
         for i, img in enumerate(window):
             try:
                 prep = load_image(img)
@@ -129,10 +129,10 @@ class DenoisingCodec:
                 results[i] = exc
                 continue
             codec = self.codec_for(prep)
-            codecs[id(codec)] = codec
-            routes.setdefault(id(codec), []).append((i, prep))
-        for key, items in routes.items():
-            for (i, _), r in zip(items, codecs[key].compress_many([p for _, p in items], batch=batch)):
+            codecs[codec.model] = codec
+            routes.setdefault(codec.model, []).append((i, prep))
+        for name, items in routes.items():
+            for (i, _), r in zip(items, codecs[name].compress_many([p for _, p in items], batch=batch)):
                 results[i] = r
         for i in range(len(window)):
             yield results[i]
