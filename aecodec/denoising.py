@@ -38,7 +38,7 @@ DENOISE_SUFFIX = "-denoise"
 #: from measurements (benchmarks/denoise_routing.md): clean LFW test faces and BSDS500 test
 #: photos estimate at most 0.03 (0.038 for the most textured of another 20 BSDS photos), and
 #: σ = 0.05 noise at 0.039 to 0.067; the twins cost 0.9–4.2 dB on clean images
-#: (benchmarks/denoise.md); at σ = 0.05 they take 8–25 % fewer bits than the plain models for
+#: (benchmarks/denoise.md); at σ = 0.05 they take 9–25 % fewer bits than the plain models for
 #: −0.6 to +0.2 dB, and from σ = 0.1 on they are far closer to the clean image.
 AUTO_SIGMA = 0.04
 
