@@ -36,7 +36,7 @@ DENOISE_SUFFIX = "-denoise"
 
 #: Estimated noise σ (pixels in [0, 1]) from which an image goes to the denoising twin. Chosen
 #: from measurements (benchmarks/denoise_routing.md): clean LFW test faces and BSDS500 test
-#: photos estimate at most 0.03 (0.038 for the most textured of another 20 BSDS photos), and
+#: photos estimate at most 0.03 (the most textured photos come closest), and
 #: σ = 0.05 noise at 0.039 to 0.067; the twins cost 0.9–4.2 dB on clean images
 #: (benchmarks/denoise.md); at σ = 0.05 they take 9–25 % fewer bits than the plain models for
 #: −0.6 to +0.2 dB, and from σ = 0.1 on they are far closer to the clean image.
