@@ -81,7 +81,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     model = build_model(cfg)  # same init on every rank (same seed)
     if cfg.init_weights:
         from aecodec.weights import load_model_file
-        model.load_state_dict(load_model_file(cfg.init_weights).model.state_dict())
+        start = load_model_file(cfg.init_weights)
+        model.load_state_dict(start.model.state_dict())
+        # a fine-tune's card says what it started from, or its steps understate the training
+        origin = {"fine_tuned_from": {k: start.card.get(k) for k in ("name", "steps", "wall_s", "hardware")}}
+    else:
+        origin = {}
     model = model.to(device)
     opt = torch.optim.Adam(_param_groups(model, cfg), lr=cfg.lr)
     step, elapsed_before = 0, 0.0
@@ -162,7 +167,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     if rank == 0:
         _checkpoint(model, opt, step, wall, cfg)
         if cfg.out:
-            card = _card(cfg, step, wall, device, world_size=world, final_train=last, skipped_batches=skipped)
+            card = _card(cfg, step, wall, device, world_size=world, final_train=last, skipped_batches=skipped,
+                         **origin)
             save_model(model.cpu().eval(), cfg.out, card=card)
     if distributed:
         dist.barrier()
@@ -181,13 +187,8 @@ def _fit_closed_form(model: CodecModel, stack: torch.Tensor, cfg: TrainConfig) -
 
 def _card(cfg: TrainConfig, steps: int, wall: float, device: torch.device, **facts: Any) -> dict[str, Any]:
     """The facts a weight file carries about how it was made (``aecodec models -v`` shows them)."""
-    card = {"name": cfg.name, "train_config": cfg.to_dict(), "steps": steps, "wall_s": round(wall, 1),
+    return {"name": cfg.name, "train_config": cfg.to_dict(), "steps": steps, "wall_s": round(wall, 1),
             "hardware": _hardware(device), **facts}
-    if cfg.init_weights:  # a fine-tune: say what it started from, or its steps understate the training
-        from aecodec.weights import load_model_file
-        start = load_model_file(cfg.init_weights).card
-        card["fine_tuned_from"] = {k: start.get(k) for k in ("name", "steps", "wall_s", "hardware")}
-    return card
 
 
 def _param_groups(model: CodecModel, cfg: TrainConfig) -> list[dict[str, Any]]:
