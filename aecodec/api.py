@@ -11,21 +11,29 @@ from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, Encoded, batch_encode,
 from aecodec.container import Header, read_header
 from aecodec.errors import AecError
 from aecodec.images import ImageInput
-from aecodec.weights import load_shipped, shipped_names
+from aecodec.weights import family_versions, load_exact, load_shipped, shipped_names, split_version
 
 __all__ = ["compress", "decompress", "models", "model_info", "info", "Codec"]
 
 
 def models() -> list[str]:
-    """Names of the installed models (``aecodec models`` lists them with details)."""
+    """Exact names of the installed models, every version (``aecodec models`` lists them
+    with details)."""
     return shipped_names()
 
 
-def model_info(name: str) -> dict[str, Any]:
-    """Domain, size constraint, description and card of an installed model."""
-    lm = load_shipped(name)
+def model_info(name: str, exact: bool = False) -> dict[str, Any]:
+    """Domain, size constraint, description, version and card of an installed model.
+
+    ``name`` is resolved as everywhere (a family or alias means its newest version) unless
+    ``exact``, when it is the exact name a file's header records (``conv-photos`` is then
+    version 1)."""
+    lm = load_exact(name) if exact else load_shipped(name)
     mi = lm.model.info()
-    return {"name": name, "kind": lm.model.kind, "domain": mi.domain, "fixed_size": mi.fixed_size,
+    family, version = split_version(lm.name)
+    newest = family_versions(family)[-1][1] == lm.name
+    return {"name": lm.name, "family": family, "version": version, "newest": newest, "kind": lm.model.kind,
+            "domain": mi.domain, "fixed_size": mi.fixed_size,
             "description": mi.description, "weights_hash": lm.weights_hash.hex(), "card": lm.card}
 
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 import aecodec
 from aecodec.cli_io import STDIO, binary_stream, check_output
+from aecodec.versions import split_version
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from aecodec.denoising import denoising_codec
 from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
@@ -266,7 +267,7 @@ def info(files: tuple[str, ...]) -> None:
             _say_error(src, exc)
             failed += 1
             continue
-        rows = [("model", h.model), ("weights", h.weights_hash.hex()), ("size", f"{h.width}x{h.height}"),
+        rows = [("model", f"{h.model} (v{split_version(h.model)[1]})"), ("weights", h.weights_hash.hex()), ("size", f"{h.width}x{h.height}"),
                 ("mode", h.mode), ("quality", f"{h.quality:g}"), ("latent shape", "x".join(map(str, h.latent_shape))),
                 ("packing", f"{METHODS.get(h.packing, 'unknown')} ({h.packing})"), ("bytes", len(data)),
                 ("bpp", f"{8.0 * len(data) / (h.width * h.height):.4f}")]
@@ -293,24 +294,35 @@ def _card_lines(card: dict[str, Any]) -> list[str]:
 @click.option("-v", "--verbose", is_flag=True, help="Add facts from each model's card (training, results).")
 @_friendly
 def models(verbose: bool) -> None:
-    """List the installed models."""
-    from aecodec.weights import shipped_dir
+    """List the installed models, every version of each.
+
+    A family name (or its alias, e.g. `photos`, `faces`) means its newest version, marked `*`;
+    older versions stay installed so that every file they wrote still decodes.
+    """
+    from aecodec.weights import ALIASES, families, shipped_dir
     if not aecodec.models():
         raise AecModelError(f"no models are installed (looked in {shipped_dir()})")
     failed = 0
-    for name in aecodec.models():
-        try:
-            mi = aecodec.model_info(name)
-        except AecError as exc:
-            _say_error(name, exc)
-            failed += 1
-            continue
-        size = "any size" if mi["fixed_size"] is None else "fixed {}x{}".format(*mi["fixed_size"])
-        mb = (shipped_dir() / f"{name}.pt").stat().st_size / 1e6
-        click.echo(f"{name:22} {mi['domain']:8} {size:12} {mb:6.2f} MB  {mi['description']}")
-        if verbose:
-            for line in _card_lines(mi["card"]):
-                click.echo(f"{'':24}{line}")
+    alias_of = {fam: a for a, fam in ALIASES.items()}
+    click.echo(f"  {'model':24} {'ver':>3}  {'domain':8} {'size':12} {'weights':>9}  description")
+    for family, versions in families().items():
+        for version, name in versions:
+            try:
+                mi = aecodec.model_info(name, exact=True)
+            except AecError as exc:
+                _say_error(name, exc)
+                failed += 1
+                continue
+            size = "any size" if mi["fixed_size"] is None else "fixed {}x{}".format(*mi["fixed_size"])
+            mb = (shipped_dir() / f"{name}.pt").stat().st_size / 1e6
+            mark = "*" if mi["newest"] else " "
+            click.echo(f"{mark} {name:24} {f'v{version}':>3}  {mi['domain']:8} {size:12} {mb:6.2f} MB  {mi['description']}")
+            if verbose:
+                for line in _card_lines(mi["card"]):
+                    click.echo(f"{'':28}{line}")
+        if len(versions) > 1 or family in alias_of:
+            also = f" (or -m {alias_of[family]})" if family in alias_of else ""
+            click.echo(f"{'':28}-m {family}{also} means {versions[-1][1]}")
     sys.exit(1 if failed else 0)
 
 

@@ -26,10 +26,10 @@ from aecodec.container import AecFile, Header, read, write
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError
 from aecodec.images import ImageInput, PreparedImage, load_image, to_pil
 from aecodec.quantize import QUALITY_MAX, QUALITY_MIN
-from aecodec.weights import LoadedModel, load_shipped
+from aecodec.weights import LoadedModel, load_exact
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "decode_file", "check_quality",
-           "batch_encode", "to_tensor", "read_symbols", "model_for"]
+           "batch_encode", "to_tensor", "read_symbols", "model_for", "decode_with"]
 
 DEFAULT_MODEL = "conv-photos"
 DEFAULT_QUALITY = 50.0
@@ -147,9 +147,10 @@ def _flush(lm: LoadedModel, group: list[tuple[int, PreparedImage]], quality: flo
 
 
 def model_for(header: Header) -> LoadedModel:
-    """The installed model a file needs, checked against the file's weights hash."""
+    """The installed model a file needs (its exact name and version, never the newest of its
+    family), checked against the file's weights hash."""
     try:
-        lm = load_shipped(header.model)
+        lm = load_exact(header.model)
     except AecModelError:
         raise AecModelError(f"this file needs model {header.model!r}, which is not installed "
                             f"(see `aecodec models`)") from None
@@ -174,8 +175,13 @@ def read_symbols(f: AecFile, lm: LoadedModel) -> np.ndarray:
 def decode_file(data: bytes) -> Image.Image:
     """Parse, verify and decode `.aec` bytes to a PIL image of the stored mode and size."""
     f = read(data)
+    return decode_with(f, model_for(f.header))
+
+
+def decode_with(f: AecFile, lm: LoadedModel) -> Image.Image:
+    """Decode a parsed file with the given model (``decode_file`` finds it from the header;
+    a training gate passes candidate weights that are not installed)."""
     h = f.header
-    lm = model_for(h)
     symbols = read_symbols(f, lm)
     x = lm.model.decode(torch.from_numpy(symbols)[None], h.quality)[0, :, : h.height, : h.width]
     rgb = x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()

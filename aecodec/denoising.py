@@ -26,7 +26,7 @@ from aecodec.api import Codec
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from aecodec.errors import AecError, AecModelError
 from aecodec.images import ImageInput, PreparedImage, load_image
-from aecodec.weights import shipped_names
+from aecodec.weights import ALIASES, families, family_versions, resolve, split_version
 
 __all__ = ["DENOISE_SUFFIX", "AUTO_SIGMA", "denoising_twin", "is_denoising", "denoise", "denoising_codec",
            "estimate_noise", "DenoisingCodec"]
@@ -62,28 +62,28 @@ def estimate_noise(rgb: np.ndarray) -> float:
 
 
 def is_denoising(model_name: str) -> bool:
-    """Whether ``model_name`` names a denoising model (by the stable naming convention)."""
-    return model_name.endswith(DENOISE_SUFFIX)
+    """Whether ``model_name`` names a denoising model (by the stable naming convention: its
+    family ends in ``-denoise``, whatever the version)."""
+    return split_version(ALIASES.get(model_name, model_name))[0].endswith(DENOISE_SUFFIX)
 
 
 def denoising_twin(model_name: str) -> str:
-    """The denoising model of the same domain: ``conv-faces`` → ``conv-faces-denoise``.
+    """The denoising model of the same family, newest version: ``conv-faces`` (any version)
+    → ``conv-faces-denoise`` (its newest). Returns an exact name.
 
     A denoising model is its own twin. Raises AecModelError for a model that is not installed
     or that has no denoising twin installed (e.g. ``eigenfaces``).
     """
-    installed = shipped_names()
-    if model_name not in installed:
-        known = ", ".join(installed) or "none"
-        raise AecModelError(f"model {model_name!r} is not installed (installed: {known})")
-    if is_denoising(model_name):
-        return model_name
-    twin = model_name + DENOISE_SUFFIX
-    if twin not in installed:
-        with_twin = [n for n in installed if not is_denoising(n) and n + DENOISE_SUFFIX in installed]
+    exact = resolve(model_name)
+    if is_denoising(exact):
+        return exact
+    family = split_version(exact)[0]
+    twins = family_versions(family + DENOISE_SUFFIX)
+    if not twins:
+        with_twin = [f for f in families() if not f.endswith(DENOISE_SUFFIX) and family_versions(f + DENOISE_SUFFIX)]
         raise AecModelError(f"model {model_name!r} has no denoising twin; denoising works with "
                             f"{', '.join(with_twin) or 'no installed model'}")
-    return twin
+    return twins[-1][1]
 
 
 class DenoisingCodec:

@@ -38,7 +38,7 @@ from aecodec.container import looks_like_aec, read, read_header
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError, AecOutputError
 from aecodec.images import load_image
 from aecodec.models.base import CodecModel
-from aecodec.weights import LoadedModel, load_shipped
+from aecodec.weights import LoadedModel, load_exact, load_shipped
 
 __all__ = ["INDEX_FORMAT", "INDEX_VERSION", "DEFAULT_INDEX_MODEL", "DESCRIPTORS", "DEFAULT_DESCRIPTOR",
            "REFERENCE_QUALITY", "Index", "UpdateResult", "build_index", "describe_symbols", "expand_paths"]
@@ -165,7 +165,7 @@ class Index:
         return len(self.paths)
 
     def _model(self) -> LoadedModel:
-        lm = load_shipped(self.model)
+        lm = load_exact(self.model)
         if lm.weights_hash != self.weights_hash:
             raise AecModelError(f"this index was built with other weights for model {self.model!r} "
                                 f"(index {self.weights_hash.hex()}, installed {lm.weights_hash.hex()}); "

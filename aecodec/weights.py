@@ -6,9 +6,18 @@ A weight file is a ``torch.save`` of a plain dict, read back with ``weights_only
     {"format_version": 1, "kind": "conv", "config": {...}, "state": {name: tensor},
      "card": {...free-form facts: data, steps, wall time, measured results...}}
 
-The model's stable name is the file's stem (``weights/conv-faces.pt`` is ``conv-faces``).
-Its short hash (8 bytes of SHA-256 over the state tensors) goes in every ``.aec`` header, so
-a file is never decoded by other weights.
+The model's exact name is the file's stem, and it is what a ``.aec`` header records, with
+a short hash of the weights (8 bytes of SHA-256 over the state tensors), so a file is never
+decoded by other weights.
+
+**Versions.** Retraining never replaces a released weight file: it ships a new version
+beside it, so every ``.aec`` ever written keeps decoding bit-for-bit. A model *family*
+(``conv-photos``) has versions: version 1 is the file named after the family itself
+(``conv-photos.pt``, exact name ``conv-photos``, as the first release wrote it), version N ≥ 2
+is ``conv-photos.vN.pt`` (exact name ``conv-photos.vN``). What a user types is resolved by
+``resolve``: a family or an alias (``photos``, ``faces``) means its newest version, an exact
+name (``conv-photos.v1`` is accepted for version 1) means that version. A file's header is
+read by ``load_exact``, never resolved: ``conv-photos`` in a header is version 1 forever.
 """
 
 from __future__ import annotations
@@ -27,12 +36,15 @@ import torch
 from aecodec.errors import AecModelError
 from aecodec.models.base import CodecModel
 from aecodec.models.registry import model_class
+from aecodec.versions import ALIASES, is_versioned, split_version, versioned_name
 
 __all__ = ["WEIGHTS_FORMAT_VERSION", "LoadedModel", "save_model", "load_model_file", "shipped_dir",
-           "shipped_names", "load_shipped", "state_hash"]
+           "shipped_names", "load_shipped", "load_exact", "resolve", "split_version", "versioned_name",
+           "family_versions", "families", "ALIASES", "state_hash"]
 
 WEIGHTS_FORMAT_VERSION = 1
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
 
 
 @dataclass(frozen=True)
@@ -117,15 +129,61 @@ def shipped_dir() -> Path:
 
 
 def shipped_names() -> list[str]:
-    """Names of the installed models (weight file stems), sorted."""
+    """Exact names of the installed models, every version (weight file stems), sorted."""
     d = shipped_dir()
     return sorted(p.stem for p in d.glob("*.pt") if NAME_RE.match(p.stem)) if d.is_dir() else []
 
 
-@lru_cache(maxsize=16)
-def load_shipped(name: str) -> LoadedModel:
-    """Load an installed model by name (cached: models are read-only after loading)."""
+def families() -> dict[str, list[tuple[int, str]]]:
+    """Installed families → their (version, exact name) pairs, oldest first."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for name in shipped_names():
+        fam, ver = split_version(name)
+        out.setdefault(fam, []).append((ver, name))
+    return {f: sorted(v) for f, v in sorted(out.items())}
+
+
+def family_versions(family: str) -> list[tuple[int, str]]:
+    return families().get(family, [])
+
+
+def _not_installed(name: str) -> AecModelError:
+    known = ", ".join(shipped_names()) or "none"
+    return AecModelError(f"model {name!r} is not installed (installed: {known})")
+
+
+def resolve(name: str) -> str:
+    """The exact installed name a user's model name means: an alias or a family name is the
+    family's newest version; an exact name (``conv-photos.v1`` for version 1) is itself."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise _not_installed(str(name))
+    name = ALIASES.get(name, name)
+    installed = set(shipped_names())
+    fam, ver = split_version(name)
+    if is_versioned(name):
+        exact = versioned_name(fam, ver)
+        if exact in installed:
+            return exact
+        raise _not_installed(name)
+    versions = family_versions(name)
+    if versions:
+        return versions[-1][1]
+    raise _not_installed(name)
+
+
+def load_exact(name: str) -> LoadedModel:
+    """Load the installed weights of exactly this name, as a ``.aec`` header records it (no
+    alias, no newest-version resolution: a file's model never changes under it)."""
     if not NAME_RE.match(name) or name not in shipped_names():
-        known = ", ".join(shipped_names()) or "none"
-        raise AecModelError(f"model {name!r} is not installed (installed: {known})")
-    return load_model_file(shipped_dir() / f"{name}.pt")
+        raise _not_installed(name)
+    return _load_cached(name)
+
+
+def load_shipped(name: str) -> LoadedModel:
+    """Load an installed model by the name a user gives (see ``resolve``); cached."""
+    return _load_cached(resolve(name))
+
+
+@lru_cache(maxsize=16)
+def _load_cached(exact: str) -> LoadedModel:
+    return load_model_file(shipped_dir() / f"{exact}.pt")

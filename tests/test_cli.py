@@ -259,7 +259,7 @@ def test_models_lists_installed_models() -> None:
     r = run("models")
     assert r.exit_code == 0
     for name in aecodec.models():
-        assert re.search(rf"^{re.escape(name)} ", r.stdout, re.M)
+        assert re.search(rf"^[* ] {re.escape(name)} +v\d+ ", r.stdout, re.M)
     assert "any size" in r.stdout and " MB" in r.stdout
     assert "steps:" in run("models", "-v").stdout
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from aecodec.errors import AecInputError, AecModelError
+from aecodec.errors import AecError, AecInputError, AecModelError
 
 __all__ = [
     "Codec",
@@ -184,24 +184,32 @@ def aec_api() -> Any:
 
 
 def aec_model_names() -> list[str]:
-    """Codec names (``aec:<model>``) of every registered aecodec model."""
-    return [AEC_PREFIX + m for m in aec_api().models()]
+    """Codec names (``aec:<model>``) of the newest installed version of every aecodec model
+    family (older versions are benchmarked only when named)."""
+    from aecodec.weights import split_version
+    newest: dict[str, tuple[int, str]] = {}
+    for m in aec_api().models():
+        family, version = split_version(m)
+        newest[family] = max(newest.get(family, (0, m)), (version, m))
+    return [AEC_PREFIX + m for _, m in newest.values()]
 
 
 class AecModelCodec(Codec):
     """One aecodec model as a codec: ``aecodec.compress`` / ``aecodec.decompress``."""
 
     def __init__(self, model: str, api: Any) -> None:
-        self.model = model
         self.name = AEC_PREFIX + model
         self._api = api
         info = dict(api.model_info(model))
+        # Pinned to the exact version the name means now (``conv-photos.v1``, not "newest"),
+        # so a recorded point stays reproducible after a new version ships.
+        self.model = _pinned(str(info.get("name", model)))
         fixed = info.get("fixed_size")
         self.fixed_size: tuple[int, int] | None = None if fixed is None else (int(fixed[0]), int(fixed[1]))
         self.domain = str(info.get("domain", "")) or None
         self.default_qualities = AEC_DEFAULT_QUALITIES
         self.quality_meaning = "aecodec quality"
-        parts = [str(info.get("description", "")).strip()]
+        parts = [str(info.get("description", "")).strip(), f"weights {self.model}"]
         if self.domain:
             parts.append(f"domain: {self.domain}")
         if self.fixed_size:
@@ -222,6 +230,13 @@ class AecModelCodec(Codec):
         return out.convert("RGB") if out.mode != "RGB" else out
 
 
+def _pinned(exact: str) -> str:
+    """An exact model name that resolves to itself only: version 1 spelled ``family.v1``."""
+    from aecodec.weights import split_version
+    family, version = split_version(exact)
+    return f"{family}.v{version}"
+
+
 def make_codec(name: str) -> Codec:
     """The codec adapter for a name: a key of PILLOW_CODECS or ``aec:<model>``."""
     if name in PILLOW_CODECS:
@@ -229,7 +244,9 @@ def make_codec(name: str) -> Codec:
     if name.startswith(AEC_PREFIX):
         api = aec_api()
         model = name[len(AEC_PREFIX):]
-        if model not in list(api.models()):
+        try:
+            api.model_info(model)  # a family or alias means its newest version
+        except (AecError, KeyError):
             raise AecModelError(
                 f"unknown aecodec model {model!r}; known: {', '.join(api.models()) or 'none'}"
             )

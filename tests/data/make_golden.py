@@ -1,9 +1,11 @@
-"""Regenerate the golden `.aec` files (only on purpose: a format or weights change).
+"""Make the golden `.aec` files that are missing: one or more per released model version.
 
     PYTHONPATH=. python tests/data/make_golden.py
 
 Each golden file is kept with the PNG its decode gave when it was made; tests decode the
-golden file with the current code and compare.
+golden file with the current code and compare. Existing golden files are never rewritten
+(they pin what released versions wrote); a new model version gets new cases here, named by
+its exact name (``conv-photos.v2``; version 1 is the bare family name).
 """
 
 from __future__ import annotations
@@ -14,18 +16,41 @@ import numpy as np
 from skimage import data
 
 import aecodec
+from aecodec.versions import split_version
 
 HERE = Path(__file__).resolve().parent
 CASES = {
-    "conv-photos_q50_rgb": ("conv-photos", 50, lambda: data.astronaut()[40:88, 180:236]),
-    "pca-block_q70_gray": ("pca-block", 70, lambda: data.camera()[200:233, 220:237]),
-    "conv-faces_q20_rgba": ("conv-faces", 20, lambda: np.dstack([data.astronaut()[60:92, 200:232],
+    "conv-photos_q50_rgb": ("conv-photos.v1", 50, lambda: data.astronaut()[40:88, 180:236]),
+    "pca-block_q70_gray": ("pca-block.v1", 70, lambda: data.camera()[200:233, 220:237]),
+    "conv-faces_q20_rgba": ("conv-faces.v1", 20, lambda: np.dstack([data.astronaut()[60:92, 200:232],
                                                                    np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))])),
+    "conv-faces-denoise_q60_rgb": ("conv-faces-denoise.v1", 60, lambda: data.astronaut()[30:78, 170:218]),
+    "conv-photos-denoise_q40_rgb": ("conv-photos-denoise.v1", 40, lambda: data.coffee()[100:148, 200:264]),
+    "eigenfaces_q50_rgb": ("eigenfaces.v1", 50, lambda: data.astronaut()[20:148, 160:288][::2, ::2]),
+    "linear-faces_q50_rgb": ("linear-faces.v1", 50, lambda: data.astronaut()[20:148, 160:288][::2, ::2]),
+    "dense-faces_q50_rgb": ("dense-faces.v1", 50, lambda: data.astronaut()[20:148, 160:288][::2, ::2]),
 }
 
 
+def _default_cases() -> dict[str, tuple[str, float, object]]:
+    """A case for every installed model version that has no golden file yet (a newly shipped
+    version): quality 50 on a crop of the astronaut, at the model's fixed size if it has one."""
+    have = {p.stem.split("_")[1] for p in HERE.glob("golden_*.aec")} | {k.split("_")[0] for k in CASES}
+    out = {}
+    for exact in aecodec.models():
+        if exact in have:
+            continue
+        family, version = split_version(exact)
+        fixed = aecodec.model_info(exact, exact=True)["fixed_size"]
+        w, h = fixed if fixed else (56, 48)
+        out[f"{exact}_q50_rgb"] = (f"{family}.v{version}", 50, lambda w=w, h=h: data.astronaut()[30:30 + h, 180:180 + w])
+    return out
+
+
 def main() -> None:
-    for name, (model, q, make) in CASES.items():
+    for name, (model, q, make) in {**CASES, **_default_cases()}.items():
+        if (HERE / f"golden_{name}.aec").exists():
+            continue
         blob = aecodec.compress(make(), quality=q, model=model)
         (HERE / f"golden_{name}.aec").write_bytes(blob)
         aecodec.decompress(blob).save(HERE / f"golden_{name}.png")
