@@ -1,0 +1,361 @@
+"""The long CPU training run: resumable sessions that add up.
+
+There is no GPU to train on, so the convolutional transforms improve by a background run that
+each working session resumes where the last one stopped. This module owns that run:
+
+- **a committed resume point** (``weights/resume/<run>.pt``): the exponential moving average
+  of the weights in float32 (what is evaluated and promoted, and what training resumes
+  from), Adam's second moments in bfloat16 (they take thousands of steps to rebuild; the
+  first moments rebuild in tens and are not kept), the step count, the CPU and wall seconds
+  so far and the data draw position. About 1.5x the size of the float32 weights;
+- **often-written local checkpoints** of the same, so a killed session loses minutes;
+- **a clean stop** on a time budget, SIGTERM or SIGINT, leaving the resume point and a log
+  line (``weights/resume/<run>.log``, one line a session);
+- **a learning curve**: every ``eval_every_s`` seconds of training, the rate-distortion loss
+  of the EMA weights on fixed held-out crops (real rounding, the model's own rate estimate)
+  at fixed rate levels, against cumulative CPU seconds (``benchmarks/training/<run>.csv``).
+
+A constant learning rate, because a run that never ends has no schedule to decay along;
+the EMA stands in for the decay. Mixed data: each batch draws faces and photos in the
+proportion ``face_fraction``, so one general model learns both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aecodec.errors import AecInputError
+from aecodec.models.base import CodecModel
+from aecodec.train.data import folder_images, lfw_images, random_batch, tile_stack
+
+__all__ = ["RunConfig", "run_session", "load_resume", "latest_resume", "model_from_resume", "split_of", "eval_sets", "EVAL_LEVELS"]
+
+EVAL_LEVELS = (2, 6, 10)
+
+
+@dataclass
+class RunConfig:
+    """A long run: what model it grows from, what data it sees, how it steps."""
+
+    name: str = "run"
+    family: str | None = None  # the shipped model family a promotion adds a version to
+    domain: str | None = None  # the shipped version's domain and description (promotion)
+    description: str | None = None
+    gate_sets: list[str] = field(default_factory=lambda: ["faces", "photos"])  # must improve on each
+    init_weights: str | None = None  # weights the run starts from (its first session only)
+    model_config: dict[str, Any] = field(default_factory=dict)  # for a run from scratch
+    lfw: str | None = None
+    photo_folders: list[str] = field(default_factory=list)
+    held_out_folders: list[str] = field(default_factory=list)  # split by name hash: train part only
+    eval_photos: str | None = None  # folder of held-out photos for the learning curve
+    face_fraction: float = 0.5
+    tile: int = 256
+    crop: int = 160
+    batch: int = 8
+    lr: float = 1e-4
+    fast_lr_scale: float = 10.0
+    warmup_steps: int = 200
+    ema_decay: float = 0.999
+    bf16: bool = True
+    seed: int = 0
+    checkpoint_every_s: float = 300.0
+    eval_every_s: float = 900.0
+    resume_point: str = "weights/resume/run.pt"
+    curve: str = "benchmarks/training/run.csv"
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "RunConfig":
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise AecInputError(f"cannot read run config {path}: {exc}") from None
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise AecInputError(f"unknown run config keys: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def split_of(stem: str, test_fraction: float = 0.25) -> str:
+    """Deterministic train/test split of a photo by a hash of its file stem."""
+    v = int.from_bytes(hashlib.sha256(stem.encode("utf-8")).digest()[:4], "big") / 2**32
+    return "test" if v < test_fraction else "train"
+
+
+def _split_files(folders: list[str], split: str) -> list[Path]:
+    from aecodec.train.data import IMAGE_SUFFIXES
+    out = []
+    for folder in folders:
+        out += [f for f in sorted(Path(folder).rglob("*"))
+                if f.suffix.lower() in IMAGE_SUFFIXES and split_of(f.stem) == split]
+    return out
+
+
+def load_stacks(cfg: RunConfig) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(faces, photo tiles) as (N, H, W, 3) uint8 stacks; either may be None."""
+    faces = None
+    if cfg.lfw and cfg.face_fraction > 0:
+        _, imgs = lfw_images(cfg.lfw, "train")
+        faces = torch.from_numpy(np.stack(imgs))
+    photos = None
+    files: list[str | Path] = [*cfg.photo_folders, *_split_files(cfg.held_out_folders, "train")]
+    if files and cfg.face_fraction < 1:
+        photos = tile_stack(folder_images(files), (cfg.tile, cfg.tile))
+    return faces, photos
+
+
+def eval_sets(cfg: RunConfig, faces_n: int = 24, photos_n: int = 12) -> list[tuple[str, torch.Tensor]]:
+    """Fixed held-out crops for the learning curve: LFW test people (centre 240x240) and
+    ``eval_photos`` (BSDS500 test; centre 320x320). Never seen in training."""
+    sets = []
+    if cfg.lfw:
+        _, imgs = lfw_images(cfg.lfw, "test", limit=faces_n)
+        x = torch.from_numpy(np.stack([im[5:245, 5:245] for im in imgs]))
+        sets.append(("faces", x.permute(0, 3, 1, 2).float() / 255.0))
+    if cfg.eval_photos:
+        imgs = folder_images([cfg.eval_photos])[:photos_n]
+        side = min(320, *(min(im.shape[:2]) for im in imgs)) // 16 * 16
+        crops = []
+        for im in imgs:
+            h, w = im.shape[:2]
+            top, left = (h - side) // 2, (w - side) // 2
+            crops.append(im[top:top + side, left:left + side])
+        sets.append(("photos", torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0))
+    return sets
+
+
+@torch.inference_mode()
+def eval_loss(model: CodecModel, x: torch.Tensor, levels: tuple[int, ...] = EVAL_LEVELS,
+              chunk: int = 4) -> dict[str, float]:
+    """Per level: PSNR (dB), estimated bpp and λ·255²·MSE + bpp of rounded latents (float32)."""
+    out: dict[str, float] = {}
+    model.eval()
+    lambdas = model.lambdas
+    levels = tuple(lv for lv in levels if lv < len(lambdas)) or tuple(range(len(lambdas)))
+    for lv in levels:
+        mse_sum, bits_sum = 0.0, 0.0
+        psnrs = []
+        for i in range(0, len(x), chunk):
+            xb = x[i:i + chunk]
+            lvl = torch.full((len(xb),), lv, dtype=torch.long)
+            y = model.g_a(xb).float()
+            z = torch.round(y * torch.exp(model._log_gains()[lvl])[:, :, None, None])
+            bits = model.density.bits(z, lvl)
+            xh = model.g_s(z * torch.exp(model.log_inv_gain[lvl])[:, :, None, None]).clamp(0, 1)
+            mse = ((xh - xb) ** 2).mean(dim=(1, 2, 3))
+            psnrs += (-10 * torch.log10(mse.clamp_min(1e-10))).tolist()
+            mse_sum += float(mse.sum())
+            bits_sum += float(bits.sum())
+        n, px = len(x), x.shape[2] * x.shape[3]
+        bpp = bits_sum / n / px
+        out[f"L{lv}_psnr"] = float(np.mean(psnrs))
+        out[f"L{lv}_bpp"] = bpp
+        out[f"L{lv}_loss"] = float(lambdas[lv]) * 255.0**2 * mse_sum / n + bpp
+    return out
+
+
+def _build_from(cfg: RunConfig) -> CodecModel:
+    from aecodec.models.conv import ConvAutoencoder, ConvConfig
+    from aecodec.weights import load_model_file
+    if cfg.init_weights:
+        start = load_model_file(cfg.init_weights).model
+        model = type(start)(type(start.config)(**start.config_dict()))
+        model.load_state_dict(start.state_dict())
+        return model.to(memory_format=torch.contiguous_format)
+    return ConvAutoencoder(ConvConfig(**cfg.model_config))
+
+
+def load_resume(path: str | Path) -> dict[str, Any]:
+    ck = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if ck.get("kind") != "aecodec-resume-1":
+        raise AecInputError(f"{path} is not a resume point")
+    return ck
+
+
+def latest_resume(cfg: RunConfig, checkpoint_dir: str = "checkpoints") -> dict[str, Any] | None:
+    """The further along of the committed resume point and this machine's local checkpoint."""
+    paths = (Path(cfg.resume_point), Path(checkpoint_dir) / f"{cfg.name}.resume.pt")
+    cks = [load_resume(p) for p in paths if p.exists()]
+    return max(cks, key=lambda c: c["step"]) if cks else None
+
+
+def model_from_resume(ck: dict[str, Any]) -> CodecModel:
+    from aecodec.models.registry import model_class
+    cls = model_class(ck["model_kind"])
+    model = cls.from_config(ck["model_config"])
+    model.load_state_dict(ck["ema"])
+    return model.eval()
+
+
+def _save_resume(path: Path, model_ema: CodecModel, opt: torch.optim.Optimizer, model: CodecModel,
+                 meta: dict[str, Any]) -> None:
+    names = {id(p): n for n, p in model.named_parameters()}
+    sq = {}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if st and "exp_avg_sq" in st:
+                sq[names[id(p)]] = st["exp_avg_sq"].to(torch.bfloat16)
+    blob = {"kind": "aecodec-resume-1", "model_kind": model_ema.kind, "model_config": model_ema.config_dict(),
+            "ema": {k: v.detach().float().clone() for k, v in model_ema.state_dict().items()},
+            "exp_avg_sq": sq, **meta}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+
+
+def _param_groups(model: CodecModel, cfg: RunConfig) -> list[dict[str, Any]]:
+    fast, slow = [], []
+    for name, p in model.named_parameters():
+        (fast if name.startswith("density.") or "gain" in name else slow).append(p)
+    return [{"params": slow, "lr_scale": 1.0}, {"params": fast, "lr_scale": cfg.fast_lr_scale}]
+
+
+class _Stop:
+    def __init__(self) -> None:
+        self.flag = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._set)
+
+    def _set(self, *_: Any) -> None:
+        self.flag = True
+
+
+def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_dir: str = "checkpoints",
+                max_steps: int | None = None) -> dict[str, Any]:
+    """Resume the run (or start it), train until ``budget_s`` wall seconds pass (or a stop
+    signal, or ``max_steps``), save the resume point, append the session's log line."""
+    resume = Path(cfg.resume_point)
+    local = Path(checkpoint_dir) / f"{cfg.name}.resume.pt"
+    ck = latest_resume(cfg, checkpoint_dir)
+    if ck is not None:
+        model = model_from_resume(ck)
+        step, cpu_s, wall_s = int(ck["step"]), float(ck["cpu_s"]), float(ck["wall_s"])
+        log(f"resumed {cfg.name} at step {step} ({cpu_s / 3600:.2f} CPU-hours so far)")
+    else:
+        model = _build_from(cfg)
+        step, cpu_s, wall_s = 0, 0.0, 0.0
+        log(f"started {cfg.name} from {cfg.init_weights or 'scratch'}")
+    model.train()
+    ema = _build_from_like(model)
+    opt = torch.optim.Adam(_param_groups(model, cfg), lr=cfg.lr)
+    if ck is not None and ck.get("exp_avg_sq"):
+        params = dict(model.named_parameters())
+        for name, sq in ck["exp_avg_sq"].items():
+            p = params.get(name)
+            if p is not None and p.shape == sq.shape:
+                # restored second moments; Adam's step counter resumes so there is no bias blow-up
+                opt.state[p] = {"step": torch.tensor(float(min(step, 10_000))),
+                                "exp_avg": torch.zeros_like(p), "exp_avg_sq": sq.float()}
+    t_load = time.perf_counter()
+    faces, photos = load_stacks(cfg)
+    sets = eval_sets(cfg)
+    log(f"data: {0 if faces is None else len(faces)} faces, {0 if photos is None else len(photos)} photo tiles "
+        f"({time.perf_counter() - t_load:.0f} s to load)")
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    stop = _Stop()
+    t0, c0 = time.perf_counter(), time.process_time()
+    last_ck = last_eval = t0
+    lambdas = model.lambdas
+    levels = int(lambdas.numel())
+    step0 = step
+    n_face = round(cfg.batch * cfg.face_fraction) if faces is not None else 0
+    if photos is None:
+        n_face = cfg.batch
+    skipped = 0
+    running: list[float] = []
+
+    def meta() -> dict[str, Any]:
+        return {"step": step, "cpu_s": cpu_s + time.process_time() - c0, "wall_s": wall_s + time.perf_counter() - t0,
+                "run_config": asdict(cfg)}
+
+    def curve_point() -> dict[str, float]:
+        row: dict[str, Any] = {"step": step, "cpu_h": round((cpu_s + time.process_time() - c0) / 3600, 4)}
+        for set_name, x in sets:
+            for k, v in eval_loss(ema, x).items():
+                row[f"{set_name}_{k}"] = round(v, 4)
+        ema.train()
+        _append_curve(Path(cfg.curve), row)
+        return row
+
+    if ck is None and sets:
+        log(f"curve: {curve_point()}")
+    while not stop.flag and time.perf_counter() - t0 < budget_s and (max_steps is None or step - step0 < max_steps):
+        lr = cfg.lr * min(1.0, (step - step0 + 1) / max(cfg.warmup_steps, 1))
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_scale"]
+        parts = []
+        if n_face:
+            parts.append(random_batch(faces, n_face, min(cfg.crop, faces.shape[1]), gen, True))
+        if cfg.batch - n_face:
+            parts.append(random_batch(photos, cfg.batch - n_face, min(cfg.crop, photos.shape[1]), gen, True))
+        x = torch.cat(parts) if len(parts) > 1 else parts[0]
+        level = torch.randint(0, levels, (x.shape[0],), generator=gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            out = model(x, level)
+        mse = ((out.x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
+        bpp = out.bits / (x.shape[2] * x.shape[3])
+        loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
+        if not torch.isfinite(loss):
+            skipped += 1
+            if skipped > 100:
+                raise FloatingPointError("training diverged (100 non-finite losses)")
+            continue
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        running.append(float(loss.detach()))
+        with torch.no_grad():
+            d = min(cfg.ema_decay, (1 + step - step0) / (10 + step - step0))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - d)
+        now = time.perf_counter()
+        if now - last_ck >= cfg.checkpoint_every_s:
+            _save_resume(local, ema, opt, model, meta())
+            last_ck = now
+            log(f"step {step} train loss {np.mean(running):.4f} ({(now - t0) / max(step - step0, 1) * 1000:.0f} ms/step)")
+            running.clear()
+        if sets and now - last_eval >= cfg.eval_every_s:
+            log(f"curve: {curve_point()}")
+            last_eval = time.perf_counter()
+    final = meta()
+    _save_resume(local, ema, opt, model, final)
+    _save_resume(resume, ema, opt, model, final)
+    row = curve_point() if sets else {}
+    line = (f"{time.strftime('%Y-%m-%d %H:%M')} {cfg.name}: steps {step0} -> {step} "
+            f"(+{step - step0} in {final['wall_s'] - wall_s:.0f} s wall, {(final['cpu_s'] - cpu_s) / 3600:.2f} CPU-h; "
+            f"total {final['cpu_s'] / 3600:.2f} CPU-h), threads {torch.get_num_threads()}, "
+            f"stopped by {'signal' if stop.flag else 'budget'}; eval {json.dumps(row)}")
+    with open(resume.with_suffix(".log"), "a") as f:
+        f.write(line + "\n")
+    log(line)
+    return {"step": step, "steps_this_session": step - step0, **{k: final[k] for k in ("cpu_s", "wall_s")},
+            "eval": row}
+
+
+def _build_from_like(model: CodecModel) -> CodecModel:
+    ema = type(model)(type(model.config)(**model.config_dict()))
+    ema.load_state_dict(model.state_dict())
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    return ema
+
+
+def _append_curve(path: Path, row: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with open(path, "a") as f:
+        if new:
+            f.write(",".join(row) + "\n")
+        f.write(",".join(str(v) for v in row.values()) + "\n")

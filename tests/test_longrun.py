@@ -1,0 +1,73 @@
+"""The long CPU training run: sessions resume where the last one stopped and add up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data as skdata
+
+from aecodec.train.longrun import RunConfig, latest_resume, load_resume, model_from_resume, run_session, split_of
+
+
+def _cfg(tmp_path: Path) -> RunConfig:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(skdata.astronaut()[:128, :128]).save(photos / "a.png")
+    Image.fromarray(skdata.coffee()[:128, :160]).save(photos / "b.png")
+    return RunConfig(name="tiny", model_config={"channels": 8, "latent_channels": 8, "levels": 2,
+                                                "lambdas": [0.01, 0.05]},
+                     photo_folders=[str(photos)], eval_photos=str(photos), face_fraction=0.0, tile=64, crop=32,
+                     batch=2, warmup_steps=2, checkpoint_every_s=0.0, eval_every_s=1e9,
+                     resume_point=str(tmp_path / "resume" / "tiny.pt"), curve=str(tmp_path / "curve.csv"))
+
+
+def test_sessions_resume_and_add_up(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    cfg = _cfg(tmp_path)
+    ck_dir = str(tmp_path / "ck")
+    first = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=ck_dir, max_steps=3)
+    assert first["step"] == 3
+    resume = load_resume(cfg.resume_point)
+    assert resume["step"] == 3 and resume["exp_avg_sq"]
+    assert all(v.dtype == torch.float32 for v in resume["ema"].values())
+    assert all(v.dtype == torch.bfloat16 for v in resume["exp_avg_sq"].values())
+    second = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=ck_dir, max_steps=2)
+    assert second["step"] == 5 and second["cpu_s"] > first["cpu_s"]
+    log_lines = Path(cfg.resume_point).with_suffix(".log").read_text().splitlines()
+    assert len(log_lines) == 2 and "steps 3 -> 5" in log_lines[1]
+    rows = Path(cfg.curve).read_text().splitlines()
+    assert rows[0].startswith("step,cpu_h,photos_L0_psnr") and len(rows) == 4  # start + 2 session ends
+    model = model_from_resume(latest_resume(cfg, ck_dir))
+    x = torch.rand(1, 3, 32, 32)
+    assert model.decode(model.encode(x, 50.0), 50.0).shape == x.shape
+
+
+def test_a_zero_budget_session_still_leaves_a_resume_point(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    out = run_session(cfg, budget_s=0, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"))
+    assert out["steps_this_session"] == 0 and Path(cfg.resume_point).exists()
+
+
+def test_split_of_is_deterministic_and_near_its_fraction() -> None:
+    names = [f"photo_{i}" for i in range(2000)]
+    test = [n for n in names if split_of(n) == "test"]
+    assert test == [n for n in names if split_of(n) == "test"]
+    assert 0.2 < len(test) / len(names) < 0.3
+
+
+def test_run_config_rejects_unknown_keys(tmp_path: Path) -> None:
+    p = tmp_path / "run.json"
+    p.write_text(json.dumps({"name": "x", "learning_rate": 1}))
+    from aecodec.errors import AecInputError
+    with pytest.raises(AecInputError, match="learning_rate"):
+        RunConfig.from_file(p)
+
+
+def test_shipped_run_config_loads() -> None:
+    cfg = RunConfig.from_file(Path(__file__).resolve().parent.parent / "configs" / "run-general.json")
+    assert cfg.family == "conv-photos" and 0 < cfg.face_fraction < 1 and np.isfinite(cfg.lr)

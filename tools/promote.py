@@ -1,0 +1,208 @@
+"""The promotion gate: measure the long run's weights against the shipped ones, ship them as
+a new version only if they are better on every test set the run names.
+
+    python tools/promote.py configs/run-general.json            # measure, report, change nothing
+    python tools/promote.py configs/run-general.json --write    # and ship a new version if it passes
+
+Measured as the benchmark reports are: real ``.aec`` files (header included), PSNR on 8-bit
+RGB (scikit-image), means of per-image values, BD-rate over the overlapping range, on the
+reports' own held-out sets (LFW test people 250x250, every k-th of 100; BSDS500 test, every
+k-th of 12). The candidate is the resume point's EMA weights rounded to float16, exactly as
+they would ship. Codecs compared in the same run: the candidate, the family's newest shipped
+version, ``conv-faces`` (the face model the default should approach on faces) and JPEG.
+
+The gate passes when the candidate's BD-rate against the family's newest version is at least
+``--min-gain`` percent (default 1) below zero on every set in the run's ``gate_sets``: every
+version stays installed for good, so one is not worth shipping for noise. ``--write`` then saves ``weights/<family>.vN.pt``
+(float16, with a card of the run and these measurements), makes its golden files, and appends
+the result to ``benchmarks/training/gate.md``; released versions are never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+QUALITIES = [1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100]
+
+
+def test_sets(n_faces: int, n_photos: int) -> dict[str, list[tuple[str, "object"]]]:
+    import numpy as np
+    from PIL import Image
+
+    from aecodec.train.data import lfw_images
+    entries, images = lfw_images(SHARED / "lfw" / "lfw.tgz", "test")
+    step = len(entries) // 100  # the lfw250 report's selection; n_faces < 100 takes its first ones
+    faces = [(Path(e.member).stem, img) for e, img in list(zip(entries, images))[::step][:100]][:n_faces]
+    files = sorted((SHARED / "photos" / "bsds500" / "test").glob("*.jpg"))
+    photos = [(f.stem, np.asarray(Image.open(f).convert("RGB"))) for f in files[:: len(files) // 12][:12]][:n_photos]
+    return {"faces": faces, "photos": photos}
+
+
+def measure(lm, images, qualities) -> tuple[list[float], list[float]]:
+    """Mean real bpp and mean PSNR per quality of a loaded model over ``images``."""
+    import numpy as np
+
+    from aecodec.bench.metrics import psnr
+    from aecodec.codec import decode_with, encode_prepared
+    from aecodec.container import read
+    from aecodec.images import load_image
+    bpps, psnrs = [], []
+    for q in qualities:
+        b, p = [], []
+        for _, img in images:
+            enc = encode_prepared(lm, [load_image(img)], q)[0]
+            out = np.asarray(decode_with(read(enc.data), lm).convert("RGB"))
+            b.append(len(enc.data) * 8 / (img.shape[0] * img.shape[1]))
+            p.append(psnr(img, out))
+        bpps.append(float(np.mean(b)))
+        psnrs.append(float(np.mean(p)))
+    return bpps, psnrs
+
+
+def jpeg_curve(images, qualities=range(5, 100, 5)) -> tuple[list[float], list[float]]:
+    import numpy as np
+    from PIL import Image
+
+    from aecodec.bench.metrics import psnr
+    bpps, psnrs = [], []
+    for q in qualities:
+        b, p = [], []
+        for _, img in images:
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, "JPEG", quality=int(q), optimize=True, subsampling="4:2:0")
+            b.append(buf.tell() * 8 / (img.shape[0] * img.shape[1]))
+            p.append(psnr(img, np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))))
+        bpps.append(float(np.mean(b)))
+        psnrs.append(float(np.mean(p)))
+    return bpps, psnrs
+
+
+def candidate(cfg, tmp: Path):
+    """The resume point's EMA weights as they would ship (float16, through the weight loader)."""
+    from aecodec.train.longrun import latest_resume, model_from_resume
+    from aecodec.weights import load_model_file, save_model
+    ck = latest_resume(cfg)
+    if ck is None:
+        sys.exit(f"run {cfg.name} has no resume point yet ({cfg.resume_point})")
+    model = model_from_resume(ck)
+    if cfg.domain:
+        model.config.domain = cfg.domain
+    if cfg.description:
+        model.config.description = cfg.description
+    path = tmp / "candidate.pt"
+    card = {"name": cfg.family, "run": cfg.name, "steps_in_run": int(ck["step"]),
+            "cpu_hours_in_run": round(float(ck["cpu_s"]) / 3600, 2), "run_config": ck.get("run_config"),
+            "hardware": "CPU (this project's 2-core training machine), resumable sessions",
+            "fine_tuned_from": cfg.init_weights}
+    save_model(model, path, card=card)
+    return load_model_file(path), ck
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("config")
+    ap.add_argument("--write", action="store_true", help="ship a new version if the gate passes")
+    ap.add_argument("--faces", type=int, default=100)
+    ap.add_argument("--photos", type=int, default=12)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--min-gain", type=float, default=1.0,
+                    help="BD-rate percent the candidate must save on every gate set (a version costs 3.7 MB)")
+    args = ap.parse_args()
+    import torch
+
+    from aecodec.bench.bdrate import bd_rate
+    from aecodec.train.longrun import RunConfig
+    from aecodec.versions import versioned_name
+    from aecodec.weights import family_versions, load_shipped
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = RunConfig.from_file(args.config)
+    if not cfg.family:
+        sys.exit(f"{args.config} names no model family to promote into")
+    t0 = time.time()
+    sets = test_sets(args.faces, args.photos)
+    with tempfile.TemporaryDirectory() as tmp:
+        cand, ck = candidate(cfg, Path(tmp))
+        current = load_shipped(cfg.family)
+        models = {"candidate": cand, current.name: current}
+        if "conv-faces" != cfg.family:
+            face = load_shipped("conv-faces")
+            models[face.name] = face
+        curves: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+        for set_name, images in sets.items():
+            curves[set_name] = {"jpeg": jpeg_curve(images)}
+            for label, lm in models.items():
+                curves[set_name][label] = measure(lm, images, QUALITIES)
+                print(f"{set_name} {label}: done ({time.time() - t0:.0f} s)", flush=True)
+        rows, verdict = [], True
+        bd: dict[str, dict[str, float | None]] = {}
+        for set_name, c in curves.items():
+            bd[set_name] = {}
+            for label in models:
+                bd[set_name][f"{label} vs jpeg"] = bd_rate(*c["jpeg"], *c[label])
+            bd[set_name][f"candidate vs {current.name}"] = d = bd_rate(*c[current.name], *c["candidate"])
+            if set_name in cfg.gate_sets:
+                verdict = verdict and d is not None and d <= -args.min_gain
+            for label in models:
+                b, p = c[label]
+                rows.append(f"| {set_name} | {label} | {b[0]:.3f} → {b[-1]:.3f} | {p[0]:.2f} → {p[-1]:.2f} | "
+                            f"{_pct(bd[set_name][f'{label} vs jpeg'])} |")
+        newest = family_versions(cfg.family)[-1][0]
+        target = versioned_name(cfg.family, newest + 1)
+        lines = [f"## {time.strftime('%Y-%m-%d %H:%M')}: run {cfg.name} at step {int(ck['step'])} "
+                 f"({float(ck['cpu_s']) / 3600:.2f} CPU-hours) against {current.name}",
+                 "", f"`python tools/promote.py {args.config}{' --write' if args.write else ''}` "
+                 f"({len(sets['faces'])} LFW test faces 250x250, {len(sets['photos'])} BSDS500 test photos; "
+                 f"qualities {QUALITIES[0]}-{QUALITIES[-1]}; {time.time() - t0:.0f} s)", "",
+                 "| set | codec | bpp q1 → q100 | PSNR q1 → q100 | BD-rate vs JPEG |", "|---|---|---|---|---|", *rows, ""]
+        for set_name in curves:
+            d = bd[set_name][f"candidate vs {current.name}"]
+            lines.append(f"- {set_name}: candidate vs {current.name} BD-rate {_pct(d)}"
+                         f"{' (gate set)' if set_name in cfg.gate_sets else ''}")
+        lines.append(f"- verdict: {'PASS: ships as ' + target if verdict else 'not better on every gate set: nothing ships'}"
+                     f"{'' if args.write or not verdict else ' (run with --write to ship)'}")
+        text = "\n".join(lines) + "\n"
+        print(text)
+        if args.write:
+            out = ROOT / "benchmarks" / "training" / "gate.md"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if not out.exists():
+                out.write_text("# Promotion gate results\n\nEach run of `tools/promote.py --write`, newest last.\n\n")
+            with open(out, "a") as f:
+                f.write(text + "\n")
+            if verdict:
+                _ship(cand, ck, cfg, target, curves, bd)
+
+
+def _ship(cand, ck, cfg, target: str, curves, bd) -> None:
+    from aecodec.weights import save_model, shipped_dir
+    path = shipped_dir() / f"{target}.pt"
+    if path.exists():
+        sys.exit(f"{path} exists: released weights are never overwritten")
+    card = dict(cand.card)
+    card["results"] = {f"{s} BD-rate {k}": (None if v is None else round(v, 2))
+                       for s, d in bd.items() for k, v in d.items()}
+    card["curves"] = {s: {k: [[round(x, 4) for x in b], [round(x, 3) for x in p]] for k, (b, p) in c.items()}
+                      for s, c in curves.items()}
+    card["steps"] = int(ck["step"])
+    save_model(cand.model.float(), path, card=card)
+    import subprocess
+    subprocess.run([sys.executable, str(ROOT / "tests" / "data" / "make_golden.py")], check=True, cwd=ROOT)
+    print(f"shipped {path} ({path.stat().st_size / 1e6:.2f} MB); golden files made; commit both")
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:+.1f} %"
+
+
+if __name__ == "__main__":
+    main()
