@@ -354,8 +354,8 @@ def _bd_text(result: Any) -> list[str]:
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="IMAGE_OR_FOLDER...")
-@click.option("-c", "--codecs", help="Comma-separated codecs: jpeg, webp, avif, jpeg2000, aec:<model>. "
-              "Default: all that take every image.")
+@click.option("-c", "--codecs", help="Comma-separated codecs: jpeg, webp, avif, jpeg2000, heif, jxl, aec:<model>. "
+              "Default: all that are installed and take every image, with the plain (not denoising) models.")
 @click.option("-o", "--output", "out", default="bench-report", show_default=True, metavar="REPORT_DIR",
               help="Folder for report.md, plots and results.json.")
 @click.option("--qualities", multiple=True, metavar="[CODEC=]Q,Q,...",
@@ -364,14 +364,24 @@ def _bd_text(result: Any) -> list[str]:
 @_friendly
 def bench(inputs: tuple[str, ...], codecs: str | None, out: str, qualities: tuple[str, ...],
           no_msssim: bool) -> None:
-    """Measure rate, PSNR, MS-SSIM and speed against JPEG, WebP, AVIF and JPEG 2000."""
+    """Measure rate, PSNR, MS-SSIM and speed against JPEG, WebP, AVIF, JPEG 2000, HEIF and JPEG XL.
+
+    It first says roughly how long the run will take, then reports progress on stderr: a bar
+    at a terminal, a line per codec otherwise. HEIF and JPEG XL need the `codecs` extra
+    (pip install "aecodec[codecs]"); without it they are named as skipped.
+    """
     from aecodec.bench import run_bench
+    from aecodec.bench.progress import progress_mode
     names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs else None
     result = run_bench(list(inputs), codecs=names, out_dir=out, qualities=parse_qualities(qualities) or None,
-                       progress=sys.stderr.isatty(), msssim=not no_msssim)
+                       progress=progress_mode(sys.stderr), msssim=not no_msssim)
     click.echo("\n".join(_bd_text(result)))
-    if result.skipped:
-        click.echo(f"{len(result.skipped)} item(s) skipped: see the report")
+    for s in result.skipped:
+        if s.kind == "codec":
+            click.echo(f"skipped {s.name}: {s.reason}")
+    others = [s for s in result.skipped if s.kind != "codec"]
+    if others:
+        click.echo(f"{len(others)} other item(s) skipped: see the report")
     click.echo(f"report: {Path(out) / 'report.md'}")
 
 

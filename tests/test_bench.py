@@ -34,6 +34,8 @@ from aecodec.bench.bdrate import Method
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError
 
 QUALITIES = {"jpeg": [10, 50, 90], "webp": [10, 50, 90]}
+#: The optional codecs this machine has (CI installs the codecs extra: both).
+INSTALLED_EXTRAS = [name for name, c in codecs_module.EXTRA_CODECS.items() if c.missing() is None]
 
 # --- BD-rate on synthetic curves --------------------------------------------------------
 
@@ -253,6 +255,7 @@ def _fake_api() -> Any:
     infos = {
         "toy": {"domain": "photos", "fixed_size": None, "description": "toy model"},
         "faces": {"domain": "faces", "fixed_size": (64, 64), "description": "aligned faces"},
+        "toy-denoise": {"domain": "photos", "fixed_size": None, "description": "toy's denoising twin"},
     }
     return SimpleNamespace(
         compress=compress, decompress=decompress, models=lambda: list(infos), model_info=infos.__getitem__
@@ -264,10 +267,11 @@ def test_aecodec_models_join_by_default_unless_they_refuse_the_images(
 ) -> None:
     monkeypatch.setattr(codecs_module, "aec_api", _fake_api)
     photos = _write_inputs(tmp_path)
-    quick = {"jpeg": [20, 80], "webp": [50], "avif": [50], "jpeg2000": [1.0], "aec": [20, 50, 80]}
+    quick = {"jpeg": [20, 80], "webp": [50], "avif": [50], "jpeg2000": [1.0], "aec": [20, 50, 80],
+             **{name: [50] for name in INSTALLED_EXTRAS}}
     result = run_bench([photos], None, tmp_path / "out", quick, progress=False)
     ran = [c.name for c in result.codecs]
-    assert ran == ["jpeg", "webp", "avif", "jpeg2000", "aec:toy"]
+    assert ran == ["jpeg", "webp", "avif", "jpeg2000", *INSTALLED_EXTRAS, "aec:toy"]  # no denoising twin
     (faces,) = [s for s in result.skipped if s.name == "aec:faces"]
     assert faces.kind == "codec" and "64x64" in faces.reason
     assert result.visual is not None
@@ -286,7 +290,67 @@ def test_missing_aecodec_api_only_drops_the_models(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(codecs_module, "aec_api", missing)
     Image.fromarray(data.coffee()[:40, :40]).save(tmp_path / "a.png")
-    quick = {"jpeg": [50], "webp": [50], "avif": [50], "jpeg2000": [1.0]}
+    quick = {"jpeg": [50], "webp": [50], "avif": [50], "jpeg2000": [1.0], **{name: [50] for name in INSTALLED_EXTRAS}}
     result = run_bench([tmp_path], None, None, quick, progress=False)
-    assert [c.name for c in result.codecs] == ["jpeg", "webp", "avif", "jpeg2000"]
-    assert [s.name for s in result.skipped if s.kind == "codec"] == ["aec:*"]
+    assert [c.name for c in result.codecs] == ["jpeg", "webp", "avif", "jpeg2000", *INSTALLED_EXTRAS]
+    assert [s.name for s in result.skipped if s.kind == "codec" and s.name.startswith("aec")] == ["aec:*"]
+
+
+# --- HEIF and JPEG XL (the codecs extra), defaults and progress (issue 14, point 7) --------
+
+
+@pytest.mark.parametrize("name", ["heif", "jxl"])
+def test_extra_codec_round_trips_an_rgb_image(name: str) -> None:
+    codec = codecs_module.EXTRA_CODECS[name]
+    pytest.importorskip(codec.module, reason=f"{codec.package} (the codecs extra) is not installed")
+    image = Image.fromarray(data.coffee()[100:132, 200:248])
+    encoded = codec.encode(image, 50)
+    decoded = codec.decode(encoded)
+    assert decoded.mode == "RGB" and decoded.size == image.size
+    assert psnr(np.asarray(image), np.asarray(decoded)) > 25
+    if name == "heif":  # full-resolution chroma, so that PSNR on RGB is fair to it
+        import pillow_heif
+        assert pillow_heif.open_heif(io.BytesIO(encoded)).info["chroma"] == 444
+
+
+def test_missing_extra_codecs_are_named_with_how_to_install_them(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    real = codecs_module.importlib.util.find_spec
+    monkeypatch.setattr(codecs_module.importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("pillow_heif", "pillow_jxl") else real(name, *a))
+    monkeypatch.setattr(codecs_module, "aec_api", _fake_api)
+    Image.fromarray(data.coffee()[:40, :40]).save(tmp_path / "a.png")
+    result = run_bench([tmp_path], None, None, {"jpeg": [50], "webp": [50], "avif": [50], "jpeg2000": [1.0],
+                                                "aec": [50]}, progress=False)
+    assert "heif" not in [c.name for c in result.codecs]
+    reasons = {s.name: s.reason for s in result.skipped if s.kind == "codec"}
+    assert "pillow-heif is not installed" in reasons["heif"] and 'pip install "aecodec[codecs]"' in reasons["heif"]
+    assert "pillow-jxl-plugin is not installed" in reasons["jxl"]
+    with pytest.raises(AecModelError, match="aecodec\\[codecs\\]"):
+        run_bench([tmp_path], ["heif"], progress=False)
+
+
+def test_default_aecodec_models_are_the_plain_ones() -> None:
+    names = codecs_module.aec_model_names()
+    assert "aec:conv-photos" in names and "aec:conv-faces" in names
+    assert not [n for n in names if n.endswith("-denoise")]
+    assert "aec:conv-photos-denoise" in codecs_module.aec_model_names(denoising=True)
+
+
+def test_bench_reports_a_line_per_codec_and_a_forecast_when_not_a_terminal(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from aecodec.cli import main
+    Image.fromarray(data.coffee()[:40, :48]).save(tmp_path / "a.png")
+    codecs = ",".join(["jpeg", "webp", *INSTALLED_EXTRAS])
+    r = CliRunner().invoke(main, ["bench", str(tmp_path / "a.png"), "-c", codecs, "-o", str(tmp_path / "r"),
+                                  "--qualities", "30,60", *[f"--qualities={c}=30,60" for c in codecs.split(",")]],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith(f"bench: {len(codecs.split(','))} codecs x 1 images, ") and "about" in lines[0]
+    for i, codec in enumerate(codecs.split(","), 1):
+        assert lines[i].startswith(f"bench: {codec}: 2 points in "), r.stderr
+    report = (tmp_path / "r" / "report.md").read_text()
+    for codec in INSTALLED_EXTRAS:
+        assert f"| {codec} |" in report and codec in r.stdout

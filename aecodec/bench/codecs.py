@@ -1,8 +1,10 @@
-"""Codec adapters for the benchmark: Pillow's JPEG, WebP, AVIF, JPEG 2000 and aecodec models."""
+"""Codec adapters for the benchmark: Pillow's JPEG, WebP, AVIF, JPEG 2000, HEIF and JPEG XL from
+optional packages (``pip install "aecodec[codecs]"``), and aecodec models."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -16,8 +18,11 @@ from aecodec.errors import AecError, AecInputError, AecModelError
 __all__ = [
     "Codec",
     "PillowCodec",
+    "ExtraCodec",
     "AecModelCodec",
     "PILLOW_CODECS",
+    "EXTRA_CODECS",
+    "EXTRAS_HINT",
     "AEC_PREFIX",
     "AEC_DEFAULT_QUALITIES",
     "aec_api",
@@ -83,11 +88,7 @@ class PillowCodec(Codec):
     integer_quality: bool = True
 
     def check_quality(self, quality: float) -> None:
-        lo, hi = self.quality_range
-        if not lo <= quality <= hi:
-            raise AecInputError(f"{self.name}: quality {quality:g} is outside [{lo:g}, {hi:g}]")
-        if self.integer_quality and quality != int(quality):
-            raise AecInputError(f"{self.name}: quality must be a whole number, got {quality:g}")
+        _check_range(self.name, quality, self.quality_range, self.integer_quality)
 
     def encode(self, image: Image.Image, quality: float) -> bytes:
         buf = io.BytesIO()
@@ -96,6 +97,103 @@ class PillowCodec(Codec):
 
     def decode(self, data: bytes) -> Image.Image:
         return _decode_with_pillow(data)
+
+
+def _check_range(name: str, quality: float, bounds: tuple[float, float], integer: bool) -> None:
+    lo, hi = bounds
+    if not lo <= quality <= hi:
+        raise AecInputError(f"{name}: quality {quality:g} is outside [{lo:g}, {hi:g}]")
+    if integer and quality != int(quality):
+        raise AecInputError(f"{name}: quality must be a whole number, got {quality:g}")
+
+
+#: How to get the codecs of optional packages.
+EXTRAS_HINT = 'pip install "aecodec[codecs]"'
+
+
+@dataclass(frozen=True)
+class ExtraCodec(Codec):
+    """A reference codec from an optional package, imported when first used: benchmarked by
+    default when installed, and named as skipped, with how to install it, when not."""
+
+    name: str
+    module: str  # import name
+    package: str  # pip name
+    default_qualities: tuple[float, ...]
+    quality_meaning: str
+    settings: str
+    quality_range: tuple[float, float]
+    encoder: Callable[[Any, Image.Image, float], bytes] = field(repr=False)
+    decoder: Callable[[Any, bytes], Image.Image] = field(repr=False)
+
+    def missing(self) -> str | None:
+        """Why this codec cannot run here, or None."""
+        if importlib.util.find_spec(self.module) is None:
+            return f"{self.package} is not installed ({EXTRAS_HINT}, or pip install {self.package})"
+        return None
+
+    def check_quality(self, quality: float) -> None:
+        _check_range(self.name, quality, self.quality_range, True)
+
+    def encode(self, image: Image.Image, quality: float) -> bytes:
+        return self.encoder(importlib.import_module(self.module), image, quality)
+
+    def decode(self, data: bytes) -> Image.Image:
+        return self.decoder(importlib.import_module(self.module), data)
+
+
+def _heif_encode(pillow_heif: Any, image: Image.Image, q: float) -> bytes:
+    # pillow-heif's own API, so that HEIF is not registered with Pillow as a side effect.
+    # 4:4:4 keeps full-resolution chroma, as PSNR on RGB needs to be fair to HEIF; one x265
+    # thread pool, as AVIF gets one thread.
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(image).save(buf, quality=int(q), chroma=444,
+                                        enc_params={"x265:pools": "1", "x265:frame-threads": "1"})
+    return buf.getvalue()
+
+
+def _heif_decode(pillow_heif: Any, data: bytes) -> Image.Image:
+    return pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True).to_pillow().convert("RGB")
+
+
+def _jxl_encode(pillow_jxl: Any, image: Image.Image, q: float) -> bytes:
+    # Importing pillow_jxl registers the JXL format with Pillow (the plugin has no other API).
+    buf = io.BytesIO()
+    image.save(buf, "JXL", quality=int(q), effort=7, num_threads=1)
+    return buf.getvalue()
+
+
+def _jxl_decode(pillow_jxl: Any, data: bytes) -> Image.Image:
+    return _decode_with_pillow(data)
+
+
+#: HEIF and JPEG XL, from the ``codecs`` extra; default sweeps span about 0.1 to 3 bpp on
+#: 250x250 faces.
+EXTRA_CODECS: dict[str, ExtraCodec] = {
+    "heif": ExtraCodec(
+        name="heif",
+        module="pillow_heif",
+        package="pillow-heif",
+        default_qualities=(0, 10, 20, 30, 40, 50, 60, 70, 80, 90),
+        quality_meaning="libheif quality 0..100 (higher is better)",
+        settings="HEVC (x265) through libheif (pillow-heif), chroma 4:4:4, one x265 thread pool, "
+        "libheif's other defaults",
+        quality_range=(0, 100),
+        encoder=_heif_encode,
+        decoder=_heif_decode,
+    ),
+    "jxl": ExtraCodec(
+        name="jxl",
+        module="pillow_jxl",
+        package="pillow-jxl-plugin",
+        default_qualities=(0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
+        quality_meaning="libjxl quality 0..100 (maps to a butteraugli distance; tuned for appearance)",
+        settings="libjxl through pillow-jxl-plugin, lossy, effort 7 (the default), one thread",
+        quality_range=(0, 100),
+        encoder=_jxl_encode,
+        decoder=_jxl_decode,
+    ),
+}
 
 
 def _jpeg_options(q: float) -> dict[str, Any]:
@@ -183,14 +281,17 @@ def aec_api() -> Any:
     return api
 
 
-def aec_model_names() -> list[str]:
+def aec_model_names(denoising: bool = False) -> list[str]:
     """Codec names (``aec:<model>``) of the newest installed version of every aecodec model
-    family (older versions are benchmarked only when named)."""
+    family (older versions are benchmarked only when named), without the denoising twins
+    unless ``denoising``: on clean images they only measure how much detail they smooth away."""
+    from aecodec.denoising import is_denoising
     from aecodec.weights import split_version
     newest: dict[str, tuple[int, str]] = {}
     for m in aec_api().models():
         family, version = split_version(m)
-        newest[family] = max(newest.get(family, (0, m)), (version, m))
+        if denoising or not is_denoising(m):
+            newest[family] = max(newest.get(family, (0, m)), (version, m))
     return [AEC_PREFIX + m for _, m in newest.values()]
 
 
@@ -238,9 +339,15 @@ def _pinned(exact: str) -> str:
 
 
 def make_codec(name: str) -> Codec:
-    """The codec adapter for a name: a key of PILLOW_CODECS or ``aec:<model>``."""
+    """The codec adapter for a name: a key of PILLOW_CODECS or EXTRA_CODECS, or ``aec:<model>``.
+    Raises AecModelError for an unknown name or a codec whose package is not installed."""
     if name in PILLOW_CODECS:
         return PILLOW_CODECS[name]
+    if name in EXTRA_CODECS:
+        why = EXTRA_CODECS[name].missing()
+        if why is not None:
+            raise AecModelError(f"codec {name}: {why}")
+        return EXTRA_CODECS[name]
     if name.startswith(AEC_PREFIX):
         api = aec_api()
         model = name[len(AEC_PREFIX):]
@@ -251,14 +358,21 @@ def make_codec(name: str) -> Codec:
                 f"unknown aecodec model {model!r}; known: {', '.join(api.models()) or 'none'}"
             )
         return AecModelCodec(model, api)
-    known = ", ".join(list(PILLOW_CODECS) + [AEC_PREFIX + "<model>"])
+    known = ", ".join(list(PILLOW_CODECS) + list(EXTRA_CODECS) + [AEC_PREFIX + "<model>"])
     raise AecModelError(f"unknown codec {name!r}; known: {known}")
 
 
 def default_codec_names() -> tuple[list[str], list[tuple[str, str]]]:
-    """All Pillow codecs plus every aecodec model, and (name, reason) for what is missing."""
+    """All Pillow codecs, the optional ones that are installed and every plain aecodec model,
+    and (name, reason) for what is missing."""
     names = list(PILLOW_CODECS)
     missing: list[tuple[str, str]] = []
+    for name, codec in EXTRA_CODECS.items():
+        why = codec.missing()
+        if why is None:
+            names.append(name)
+        else:
+            missing.append((name, why))
     try:
         names += aec_model_names()
     except AecModelError as exc:

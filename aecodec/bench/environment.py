@@ -16,7 +16,8 @@ from aecodec.bench.results import ImageInfo
 
 __all__ = ["library_versions", "codec_library_versions", "machine_info", "image_set_info"]
 
-_PACKAGES = ("pillow", "numpy", "scipy", "scikit-image", "matplotlib", "torch", "aecodec")
+_PACKAGES = ("pillow", "numpy", "scipy", "scikit-image", "matplotlib", "torch", "aecodec", "pillow-heif",
+             "pillow-jxl-plugin")
 _PILLOW_FEATURES = {
     "libjpeg": "jpg",
     "libjpeg-turbo": "libjpeg_turbo",
@@ -49,13 +50,22 @@ def library_versions() -> dict[str, str | None]:
 
 
 def codec_library_versions() -> dict[str, str | None]:
-    """Versions of the C codec libraries inside Pillow (None: not built in)."""
+    """Versions of the C codec libraries inside Pillow (None: not built in), and of libheif
+    and its HEVC encoder when pillow-heif is installed."""
     out: dict[str, str | None] = {}
     for label, feature in _PILLOW_FEATURES.items():
         try:
             out[label] = features.version(feature)
         except ValueError:
             out[label] = None
+    try:
+        import pillow_heif
+    except ImportError:
+        out["libheif"] = None
+    else:
+        lib = pillow_heif.libheif_info()
+        out["libheif"] = str(lib.get("libheif"))
+        out["libheif HEVC encoder"] = str(lib.get("HEIF")) or None
     return out
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
-from tqdm import tqdm
 
 from aecodec.bench.aggregate import aggregate, bd_table, timing_table
 from aecodec.bench.bdrate import Method
 from aecodec.bench.codecs import (
     AEC_PREFIX,
+    EXTRA_CODECS,
     PILLOW_CODECS,
     Codec,
     default_codec_names,
@@ -32,6 +32,7 @@ from aecodec.bench.environment import (
 )
 from aecodec.bench.inputs import ImageSource, find_images, load_rgb
 from aecodec.bench.metrics import ms_ssim, ms_ssim_skip_reason, psnr
+from aecodec.bench.progress import Progress, ProgressMode, forecast_seconds
 from aecodec.bench.report import render_report
 from aecodec.bench.results import BenchResult, CodecInfo, ImageInfo, Point, Skipped
 from aecodec.bench.visual import VisualCollector
@@ -118,7 +119,7 @@ def _qualities_for(
     """Each codec's sweep: its entry in ``qualities``, the "aec" entry, or its default."""
     given = dict(qualities or {})
     for key in given:
-        if key != "aec" and key not in PILLOW_CODECS and not key.startswith(AEC_PREFIX):
+        if key != "aec" and key not in PILLOW_CODECS and key not in EXTRA_CODECS and not key.startswith(AEC_PREFIX):
             raise AecInputError(f"qualities given for unknown codec {key!r}")
     out: dict[str, list[float]] = {}
     for codec in codecs:
@@ -179,7 +180,7 @@ def run_bench(
     codecs: Sequence[str | Codec] | None = None,
     out_dir: str | Path | None = None,
     qualities: dict[str, Sequence[float]] | None = None,
-    progress: bool = True,
+    progress: bool | ProgressMode = True,
     *,
     anchor: str = "jpeg",
     bd_method: Method = "pchip",
@@ -191,9 +192,15 @@ def run_bench(
     ``inputs`` are image files and folders (searched recursively for png, jpg, jpeg, bmp,
     tif, tiff, webp); every image is coded as 8-bit RGB. Unreadable inputs are skipped and
     listed in ``BenchResult.skipped``, never fatal. ``codecs`` are names ("jpeg", "webp",
-    "avif", "jpeg2000", "aec:<model>") or Codec adapters; None means the four reference
-    codecs plus every aecodec model that takes all the images. ``qualities`` maps a codec
-    name (or "aec" for every aecodec model) to its sweep, replacing the default.
+    "avif", "jpeg2000", "heif", "jxl", "aec:<model>") or Codec adapters; None means the
+    Pillow codecs, HEIF and JPEG XL where their packages are installed (else they are listed
+    as skipped, with how to install them), and every plain (not denoising) aecodec model
+    that takes all the images. ``qualities`` maps a codec name (or "aec" for every aecodec
+    model) to its sweep, replacing the default.
+
+    ``progress`` reports on stderr: first a rough forecast of the run's length, then a bar
+    ("bar" or True) or a line as each codec finishes ("lines", for logs and pipes); False
+    says nothing. Codecs run one after the other, each over every image.
 
     Every point is encoded in memory; bpp counts the whole file, header included. PSNR and
     MS-SSIM (images with both sides >= 161 px) are measured on 8-bit RGB. Curves average
@@ -211,41 +218,59 @@ def run_bench(
         raise AecInputError(f"no readable images in the inputs ({reasons or 'nothing found'})")
     chosen, takes = _select_codecs(codecs, images, skipped)
     sweeps = _qualities_for(chosen, qualities)
-    total = sum(len(sweeps[c.name]) * len(takes[c.name]) for c in chosen)
+    mp = {im.info.image: im.info.width * im.info.height / 1e6 for im in images}
+    with_ms = {im.info.image for im in images if im.info.msssim_skip is None}
+    counts = {c.name: len(sweeps[c.name]) * len(takes[c.name]) for c in chosen}
+    forecasts = {c.name: forecast_seconds(c.name, len(sweeps[c.name]) * sum(mp[i] for i in takes[c.name]),
+                                          counts[c.name],
+                                          len(sweeps[c.name]) * sum(mp[i] for i in takes[c.name] & with_ms))
+                 for c in chosen}
+    mode: ProgressMode | None = "bar" if progress is True else (progress or None)  # type: ignore[assignment]
+    report = Progress(mode, forecasts, counts, len(images))
     out_path = Path(out_dir) if out_dir is not None else None
     visual = VisualCollector(images[0].info, out_path) if out_path is not None else None
+    first = images[0].info.image
+    first_ref: NDArray[np.uint8] | None = None
+    gone: set[str] = set()  # images that could not be read again
 
     points: list[Point] = []
-    with tqdm(total=total, disable=not progress, desc="bench", unit="pt", dynamic_ncols=True) as bar:
-        for index, im in enumerate(images):
-            try:
-                ref, _, _ = load_rgb(im.source.path)
-            except AecInputError as exc:  # changed on disk since it was first read
-                skipped.append(Skipped("image", im.info.image, str(exc)))
-                continue
-            pil = Image.fromarray(ref, "RGB")
-            with_msssim = im.info.msssim_skip is None
-            for codec in chosen:
-                if im.info.image not in takes[codec.name]:
+    report.start()
+    try:
+        for codec in chosen:
+            report.codec_started(codec.name)
+            measured = failed = 0
+            for im in images:
+                if im.info.image not in takes[codec.name] or im.info.image in gone:
                     continue
-                bar.set_postfix_str(f"{codec.name} {Path(im.info.image).name}", refresh=False)
+                try:
+                    ref, _, _ = load_rgb(im.source.path)
+                except AecInputError as exc:  # changed on disk since it was first read
+                    skipped.append(Skipped("image", im.info.image, str(exc)))
+                    gone.add(im.info.image)
+                    continue
+                if im.info.image == first:
+                    first_ref = ref
+                pil = Image.fromarray(ref, "RGB")
                 for q in sweeps[codec.name]:
                     try:
-                        point, decoded = _measure(codec, pil, ref, q, im.info.image, with_msssim)
+                        point, decoded = _measure(codec, pil, ref, q, im.info.image, im.info.image in with_ms)
                     except Exception as exc:  # one failing point must not end an hour-long run
                         skipped.append(
                             Skipped("point", im.info.image, f"{type(exc).__name__}: {exc}", codec.name, q)
                         )
+                        failed += 1
                     else:
                         points.append(point)
-                        if visual is not None and index == 0:
+                        measured += 1
+                        if visual is not None and im.info.image == first:
                             visual.offer(point, decoded)
-                    bar.update(1)
-            if visual is not None and index == 0:
-                target = visual_bpp if visual_bpp is not None else _visual_target(
-                    points, im.info.image, DEFAULT_VISUAL_BPP
-                )
-                visual.finish(ref, target)
+                    report.point()
+            report.codec_done(codec.name, measured, failed)
+    finally:
+        report.close()
+    if visual is not None and first_ref is not None:
+        target = visual_bpp if visual_bpp is not None else _visual_target(points, first, DEFAULT_VISUAL_BPP)
+        visual.finish(first_ref, target)
 
     info = [im.info for im in images]
     for s in skipped:
