@@ -6,7 +6,6 @@ import functools
 import io
 import math
 import os
-import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 import aecodec
+from aecodec.atomic import write_atomic
 from aecodec.cli_io import STDIO, binary_stream, check_output
 from aecodec.versions import split_version
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
@@ -29,6 +29,8 @@ __all__ = ["main"]
 _STDIN_LABEL = "<stdin>"
 _CHUNK = 16  # inputs handed to the codec at a time: batches equal sizes, bounds memory
 _LOSSY_QUALITY = {"JPEG": 95, "WEBP": 95}  # decoded pixels are already lossy: keep them close
+#: decompress's default output: ``face.aec`` → ``face.decoded.png``, never the original ``face.png``.
+DECODED_TAG = ".decoded"
 
 
 def _say_error(src: str | None, exc: BaseException | str) -> None:
@@ -71,13 +73,16 @@ def _read_input(src: str) -> bytes:
     return data
 
 
-def plan_outputs(inputs: Sequence[str], out: str | None, ext: str) -> list[str]:
-    """The output of each input: swap the extension beside it, or ``out`` (a file, ``-`` or a
-    folder). Raises click.UsageError for combinations that cannot work."""
+def plan_outputs(inputs: Sequence[str], out: str | None, ext: str, tag: str = "") -> list[str]:
+    """The output of each input: beside it with the extension swapped for ``tag + ext``
+    (``face.aec`` → ``face.decoded.png`` for tag ``.decoded``), or ``out`` (a file, ``-`` or a
+    folder, where the name is the stem plus ``ext``). Raises click.UsageError for
+    combinations that cannot work."""
     if inputs.count(STDIO) > 1:
         raise click.UsageError("stdin ('-') can be read only once")
     if out is None:  # beside the input, extension swapped ("/" and "." have no name to swap)
-        return [s if s == STDIO else str(Path(s).with_suffix(ext)) if Path(s).name else s + ext for s in inputs]
+        return [s if s == STDIO else str(Path(s).with_suffix(tag + ext)) if Path(s).name else s + tag + ext
+                for s in inputs]
     if out != STDIO and (out.endswith(("/", os.sep)) or Path(out).is_dir()):
         folder = Path(out)
         return [str(folder / (("stdin" if s == STDIO else Path(s).stem or "image") + ext)) for s in inputs]
@@ -93,17 +98,11 @@ def write_output(out: str, data: bytes) -> None:
     if out == STDIO:
         binary_stream("stdout").write(data)
         return
-    p = Path(out)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, data)
+    except OSError as exc:  # named as the output's fault, not the input's
+        raise AecOutputError(f"output {out}: cannot write ({exc.strerror or exc})") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -113,8 +112,8 @@ def main() -> None:
 
     \b
       aecodec compress face.png            -> face.aec
-      aecodec decompress face.aec          -> face.png
-      aecodec info face.aec                   the header, without decoding
+      aecodec decompress face.aec          -> face.decoded.png
+      aecodec info face.aec                   the header (the file is checked, not decoded)
       aecodec models                          the installed models
     """
 
@@ -133,11 +132,11 @@ class _Job:
 
 def _run(inputs: Sequence[str], out: str | None, ext: str, force: bool, desc: str,
          convert: Callable[[list[_Job]], Iterable[bytes | AecError]],
-         report: Callable[[_Job, bytes], str] | None) -> NoReturn:
+         report: Callable[[_Job, bytes], str] | None, tag: str = "") -> NoReturn:
     """The loop behind compress and decompress: plan and check every output, convert inputs
     ``_CHUNK`` at a time, write each result, report each failure in one line and go on."""
     jobs, failed, claimed = [], 0, set()  # type: ignore[var-annotated]
-    for src, dst in zip(inputs, plan_outputs(inputs, out, ext)):
+    for src, dst in zip(inputs, plan_outputs(inputs, out, ext, tag)):
         try:
             check_output(dst, src, force, claimed)
             jobs.append(_Job(src, dst, _read_input(src) if src == STDIO else None))
@@ -242,27 +241,31 @@ def _decompress_one(job: _Job) -> bytes | AecError:
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE.aec...")
 @click.option("-o", "--output", "out", metavar="OUT", help="Output image (its extension picks the "
-              "format), '-' for PNG on stdout, or a folder. Default: FILE with .png.")
+              "format), '-' for PNG on stdout, or a folder (FOLDER/NAME.png). Default: NAME.decoded.png beside "
+              "FILE.aec, so that the image it was made from is never overwritten.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print each output's size, mode and format.")
 @_friendly
 def decompress(files: tuple[str, ...], out: str | None, force: bool, verbose: bool) -> None:
     """Decode .aec files ('-' reads stdin) to PNG, or to the format of -o's extension."""
     _run(files, out, ".png", force, "decompress", lambda chunk: map(_decompress_one, chunk),
-         (lambda job, data: f"{job.name()}: {job.detail}, {len(data)} bytes") if verbose else None)
+         (lambda job, data: f"{job.name()}: {job.detail}, {len(data)} bytes") if verbose else None,
+         tag=DECODED_TAG)
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE.aec...")
 @_friendly
 def info(files: tuple[str, ...]) -> None:
-    """Print the header of .aec files (model, size, mode, quality, ...) without decoding."""
+    """Print the header of .aec files (model, size, mode, quality, ...), after checking each
+    file as decompress does (checksum, sizes, model and weights, payload) short of decoding."""
     from aecodec.pack import METHODS
-    failed = 0
-    for i, src in enumerate(files):
+    from aecodec.verify import verify
+    failed = shown = 0
+    for src in files:
         try:
             data = _read_input(src)
-            h = aecodec.info(data)  # the header only: no model is loaded, nothing is decoded
+            h = verify(data).header  # a truncated or corrupt file is an error, not a header
         except AecError as exc:
             _say_error(src, exc)
             failed += 1
@@ -272,7 +275,8 @@ def info(files: tuple[str, ...]) -> None:
                 ("packing", f"{METHODS.get(h.packing, 'unknown')} ({h.packing})"), ("bytes", len(data)),
                 ("bpp", f"{8.0 * len(data) / (h.width * h.height):.4f}")]
         label = _STDIN_LABEL if src == STDIO else src
-        click.echo(("\n" if i else "") + label + "".join(f"\n  {k + ':':14}{v}" for k, v in rows))
+        click.echo(("\n" if shown else "") + label + "".join(f"\n  {k + ':':14}{v}" for k, v in rows))
+        shown += 1
     sys.exit(1 if failed else 0)
 
 
@@ -386,20 +390,51 @@ def bench(inputs: tuple[str, ...], codecs: str | None, out: str, qualities: tupl
 
 
 @main.command()
-@click.option("--config", "config", required=True, type=click.Path(dir_okay=False), help="Training config (JSON).")
+@click.option("--config", "config", default=DEFAULT_MODEL, show_default=True, metavar="FILE.json|MODEL",
+              help="A training config (JSON; the repository's configs/ has the shipped ones), or an installed "
+              "model's name: the config its weight card records, without its data (give --images or --lfw).")
+@click.option("--images", multiple=True, metavar="PATH", help="Image files or folders to train on (photos at "
+              "least 256 px a side; repeatable). With --lfw, replaces the config's data.")
+@click.option("--lfw", metavar="LFW.TGZ", help="An LFW archive (lfw.tgz layout: lfw/<Person>/<Person>_NNNN.jpg); "
+              "its train people are used. With --images, replaces the config's data.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Weights file to write. Default: the JSON "
+              "config's \"out\"; MODEL.pt here for a model's name (and MODEL.ckpt for checkpoints).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing weights file.")
 @click.option("--resume", is_flag=True, help="Continue from the config's checkpoint.")
 @click.option("--steps", type=click.IntRange(min=1), help="Override the number of steps.")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="S",
               help="Stop after S seconds of training.")
 @click.option("--device", help="torch device: cpu, cuda, cuda:1, auto.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Where to write the weights.")
 @_friendly
-def train(config: str, resume: bool, steps: int | None, time_budget: float | None, device: str | None,
-          out: str | None) -> None:
-    """Train a model from a JSON config (see configs/)."""
+def train(config: str, images: tuple[str, ...], lfw: str | None, out: str | None, force: bool, resume: bool,
+          steps: int | None, time_budget: float | None, device: str | None) -> None:
+    """Train a model on your images, from a config file or from an installed model's config.
+
+    \b
+      aecodec train --images my_photos/ -o my-photos.pt --time-budget 3600
+      aecodec train --config conv-faces --lfw lfw.tgz -o my-faces.pt --steps 20000
+      aecodec train --config configs/conv-faces.json --resume      (in a clone)
+
+    The weights file is never overwritten without -f (a shipped one included); to compress with
+    it, copy it into the installed weights folder under a new name (see the README).
+    """
+    from aecodec.cli_io import check_folder
     from aecodec.train import TrainConfig, train as run_training
-    given = {"steps": steps, "time_budget_s": time_budget, "device": device, "out": out}
-    cfg = TrainConfig.from_file(config, **{k: v for k, v in given.items() if v is not None})
+    given: dict[str, Any] = {k: v for k, v in {"steps": steps, "time_budget_s": time_budget, "device": device,
+                                               "out": out}.items() if v is not None}
+    if images or lfw:
+        given.update(folders=list(images), lfw=lfw)
+    if Path(config).is_file() or config.endswith(".json"):
+        cfg = TrainConfig.from_file(config, **given)
+    else:
+        if out is not None:
+            given["checkpoint"] = str(Path(out).with_suffix(".ckpt"))
+        cfg = TrainConfig.from_installed(config, **given)
+    cfg.check_data()
+    if cfg.out:
+        if Path(cfg.out).exists() and not force:
+            raise AecOutputError(f"output {cfg.out} exists (use -f to overwrite it)")
+        check_folder(cfg.out)
     result = run_training(cfg, resume=resume, progress=sys.stderr.isatty())
     click.echo(f"trained {result.steps} steps in {result.wall_s:.0f} s")
     click.echo(f"weights: {cfg.out}" if cfg.out else f"checkpoint: {cfg.checkpoint} (no --out: no weight file)")

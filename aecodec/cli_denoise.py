@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import NoReturn, Sequence
@@ -13,6 +12,7 @@ import click
 from PIL import Image
 from tqdm import tqdm
 
+from aecodec.atomic import write_atomic
 from aecodec.cli_io import check_output
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, check_quality
 from aecodec.container import read_header
@@ -78,19 +78,11 @@ def _encode(image: Image.Image, fmt: str, dst: Path) -> bytes:
 def _write_atomic(dst: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and ``os.replace``: no reader ever sees a
     half-written image, and a failure leaves nothing behind."""
-    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.tmp")
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dst)
+        write_atomic(dst, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise AecOutputError(f"output {dst}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _say_error(src: str | None, exc: BaseException) -> None:
@@ -106,7 +98,7 @@ def _say_error(src: str | None, exc: BaseException) -> None:
 @click.option("-o", "--output", "out", metavar="OUT", default=None,
               help="Output image (its extension picks the format), or a folder (existing, or ending in '/') "
                    "for several inputs. Default: IMAGE.denoised.png beside each input.")
-@click.option("-q", "--quality", type=float, default=DEFAULT_QUALITY, show_default=True,
+@click.option("-q", "--quality", type=click.FloatRange(1, 100), default=DEFAULT_QUALITY, show_default=True,
               help="1 (smallest) to 100 (best): the quality of the intermediate .aec code.")
 @click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True,
               help="Model whose denoising twin cleans noisy images (conv-photos → conv-photos-denoise, "
@@ -123,6 +115,8 @@ def denoise(images: tuple[str, ...], out: str | None, quality: float, model: str
     fine detail. The result is what `aecodec compress --denoise` then `aecodec decompress`
     would give.
     """
+    if out is not None and len(images) > 1 and not _is_folder(out):  # a usage error, as for compress
+        raise click.UsageError("with several inputs, -o must be a folder (an existing one, or a path ending in '/')")
     try:
         check_quality(quality)
         codec = denoising_codec(model, quality)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 from aecodec.errors import AecOutputError
 
-__all__ = ["STDIO", "check_output", "binary_stream"]
+__all__ = ["STDIO", "check_output", "check_folder", "binary_stream"]
 
 STDIO = "-"
 
@@ -38,4 +39,25 @@ def check_output(out: str, src: str, force: bool, claimed: set[str]) -> None:
         raise AecOutputError(f"output {out} is a folder")
     if p.exists() and not force:
         raise AecOutputError(f"output {out} exists (use -f to overwrite it)")
+    check_folder(out)
     claimed.add(key)
+
+
+def check_folder(out: str | Path) -> None:
+    """Refuse an output whose folder cannot be made or written in, before any work is spent on
+    it: the nearest folder of its path that exists must be a folder, and a file must be
+    creatable there (a probe, removed at once; permission bits alone cannot tell, e.g. for root
+    or on /proc)."""
+    parent = Path(out).parent
+    while not parent.exists() and parent != parent.parent:
+        if parent.is_symlink():
+            raise AecOutputError(f"output {out}: {parent} is a broken link")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise AecOutputError(f"output {out}: {parent} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".aecodec-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise AecOutputError(f"output {out}: cannot write in {parent} ({exc.strerror or exc})") from None

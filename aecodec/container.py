@@ -200,6 +200,9 @@ def _parse_header(data: bytes) -> tuple[Header, int, int]:
     except AecFormatError as exc:
         # Same type (a limit stays a limit error), with the file's point of view in the message.
         raise type(exc)(f"corrupt .aec file: {exc}") from None
+    if flags & FLAG_ALPHA and header.mode not in ("RGBA", "LA"):  # before a stray length is read as one
+        raise AecFormatError(f"corrupt .aec file: the alpha flag is set, but an {header.mode} file "
+                             f"must not have an alpha chunk")
     return header, flags, end
 
 

@@ -68,7 +68,11 @@ def _open_bytes(data: bytes, what: str) -> Image.Image:
     except (OSError, ValueError, SyntaxError) as exc:
         raise AecInputError(f"{what}: cannot read image ({exc})") from None
     except Image.DecompressionBombError:
-        raise AecLimitError(f"{what}: image is too large") from None
+        size = _declared_size(data)
+        if size is not None:
+            _check_size(*size, what)  # raises, with the size and the limits
+        raise AecLimitError(f"{what}: image is too large; the limit is {MAX_SIDE} px a side "
+                            f"and {MAX_PIXELS // 1_000_000} megapixels") from None
     _check_size(*im.size, what)
     try:
         im.load()
@@ -77,6 +81,22 @@ def _open_bytes(data: bytes, what: str) -> Image.Image:
     except (OSError, ValueError, SyntaxError) as exc:
         raise AecInputError(f"{what}: damaged or truncated image ({exc})") from None
     return im
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """The width and height an image file's header declares, read by Pillow's format plugins
+    directly: ``Image.open`` refuses a huge one with only its pixel count (a decompression
+    bomb check), before the size can be asked."""
+    Image.init()
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        if accept is not None and not accept(data[:16]):
+            continue
+        try:
+            return factory(io.BytesIO(data), None).size  # type: ignore[no-any-return]
+        except Exception:  # not this format, or a header it cannot parse: try the next one
+            continue
+    return None
 
 
 def _from_pil(im: Image.Image, what: str) -> PreparedImage:

@@ -21,8 +21,7 @@ Details and the index file format: ``docs/retrieval.md``.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -33,7 +32,8 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from aecodec.codec import DEFAULT_QUALITY, check_quality, read_symbols, to_tensor
+from aecodec.atomic import write_atomic
+from aecodec.codec import DEFAULT_QUALITY, check_quality, decode_file, read_symbols, to_tensor
 from aecodec.container import looks_like_aec, read, read_header
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError, AecOutputError
 from aecodec.images import load_image
@@ -253,10 +253,24 @@ class Index:
             return query.astype(np.float32, copy=False)
         lm = self._model()
         if isinstance(query, (str, Path)):
-            return self.describe([str(query)])[0][1]
+            other = self._other_model_file(query)
+            if other is None:
+                return self.describe([str(query)])[0][1]
+            query = decode_file(other)  # another model's code is not comparable: its pixels are
         prep = load_image(query)
         symbols = lm.model.encode(to_tensor([prep.rgb], lm.model.stride), self.quality).numpy()[0]
         return describe_symbols(lm, symbols, self.quality, self.descriptor)
+
+    def _other_model_file(self, path: str | Path) -> bytes | None:
+        """The bytes of ``path`` if it is a `.aec` file made by a model (or weights) other than
+        this index's, else None (an image, this model's file, or one that cannot be read: those
+        take the ordinary path and its errors)."""
+        try:
+            data = Path(path).read_bytes()
+            h = read_header(data)
+        except (OSError, AecError):
+            return None
+        return data if (h.model, h.weights_hash) != (self.model, self.weights_hash) else None
 
     def search_vectors(self, vectors: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """(indices, cosine distances), each (Q, k'), nearest first, for (Q, D) or (D,) vectors
@@ -271,14 +285,18 @@ class Index:
         part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         top = np.take_along_axis(sims, part, 1)
         order = np.argsort(-top, axis=1, kind="stable")
-        return np.take_along_axis(part, order, 1), 1.0 - np.take_along_axis(top, order, 1)
+        # Clipped: rounding can put 1 - cos a hair below 0 for a vector and its own copy.
+        dist = np.clip(1.0 - np.take_along_axis(top, order, 1), 0.0, 2.0)
+        return np.take_along_axis(part, order, 1), dist
 
     def search(self, query: str | Path | Image.Image | np.ndarray, k: int = 5,
                skip_self: bool = True) -> list[tuple[str, float]]:
         """The ``k`` nearest entries as (path, cosine distance), nearest first.
 
         ``query`` is an image or `.aec` path, a PIL image, a uint8 image array, or a vector.
-        With ``skip_self``, an entry with the query's own path is left out.
+        A `.aec` file of another model is decoded and its pixels encoded with the index's
+        model (its own code is not comparable). With ``skip_self``, an entry with the query's
+        own path is left out.
         """
         v = self.query_vector(query)
         own = str(Path(query).resolve()) if isinstance(query, (str, Path)) and skip_self else None
@@ -296,18 +314,15 @@ class Index:
                   "quality": np.array(self.quality, np.float32), "descriptor": np.array(self.descriptor),
                   "paths": np.array(self.paths, dtype=np.str_).reshape(-1),
                   "qualities": self.qualities.astype(np.float32),
-                  "vectors": self.vectors.astype(np.float32).reshape(len(self), -1)}
-        tmp = None
+                  "vectors": self.vectors.astype(np.float32).reshape(len(self), self._dim())}
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)  # type: ignore[arg-type]
-            os.replace(tmp, path)
+            write_atomic(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
         except OSError as exc:
-            raise AecOutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+            raise AecOutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+    def _dim(self) -> int:
+        """The descriptor length (0 for an index that has never held an entry)."""
+        return self.vectors.shape[1] if self.vectors.ndim == 2 else 0
 
     @classmethod
     def load(cls, path: str | Path) -> Index:
@@ -335,8 +350,11 @@ class Index:
                        qualities=qualities.astype(np.float32), vectors=vectors)
         except AecError:
             raise
-        except Exception as exc:  # numpy/zipfile raise many types for a damaged file
-            raise AecFormatError(f"{path}: not a readable aecodec index ({exc})") from None
+        except zipfile.BadZipFile as exc:
+            raise AecFormatError(f"{path}: damaged aecodec index ({exc})") from None
+        except Exception:  # numpy raises many types; for a non-.npz file its advice is to unpickle
+            raise AecFormatError(f"{path}: not an aecodec index (not a .npz file `aecodec index` "
+                                 f"wrote)") from None
 
 
 def _aec_symbols(path: str, lm: LoadedModel) -> tuple[np.ndarray, float] | None:

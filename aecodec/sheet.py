@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from aecodec.atomic import write_atomic
 from aecodec.container import looks_like_aec
 from aecodec.errors import AecError, AecInputError, AecOutputError
 
@@ -101,14 +100,8 @@ def similar_sheet(query: str | Path, neighbours: Sequence[tuple[str, float]], ou
             missing.append((path, str(exc)))
         tiles.append((im, f"#{rank}  d={dist:.3f}", Path(path).name))
     sheet = contact_sheet(tiles, size, columns=min(len(tiles), 6))
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.resolve().parent)
-        with os.fdopen(fd, "wb") as f:
-            sheet.save(f, format="PNG")
-        os.replace(tmp, out)
+        write_atomic(out, lambda f: sheet.save(f, format="PNG"))
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise AecOutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise AecOutputError(f"{out}: cannot write ({exc.strerror or exc})") from None
     return missing

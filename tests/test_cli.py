@@ -41,15 +41,23 @@ def no_temp_files(folder: Path) -> bool:
 # ---------------------------------------------------------------- compress / decompress
 
 def test_round_trip_with_default_names(png_path: Path) -> None:
+    original = png_path.read_bytes()
     r = run("compress", png_path)
     assert r.exit_code == 0, r.output
     aec = png_path.with_suffix(".aec")
     assert aec.read_bytes()[:4] == aecodec.MAGIC and r.stdout == ""
-    png_path.unlink()
-    r = run("decompress", aec)
+    r = run("decompress", aec)  # beside the image it was made from, which it must not touch
     assert r.exit_code == 0, r.output
-    with Image.open(png_path) as im:
+    with Image.open(png_path.with_name("astro.decoded.png")) as im:
         assert (im.format, im.size, im.mode) == ("PNG", (64, 64), "RGB")
+    assert png_path.read_bytes() == original
+
+
+def test_decompress_of_an_image_says_it_is_not_an_aec_file(png_path: Path) -> None:
+    r = run("decompress", png_path)
+    assert r.exit_code == 1
+    one_error_line(r, "astro.png", "not an .aec file")
+    assert not png_path.with_name("astro.decoded.png").exists()
 
 
 def test_output_file_option(png_path: Path, tmp_path: Path) -> None:
@@ -172,6 +180,20 @@ def test_unknown_model_and_bad_quality(png_path: Path) -> None:
     assert run("compress", png_path, "-q", "0").exit_code == 2
 
 
+def test_an_image_too_large_for_pillow_to_open_says_its_size(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    huge = tmp_path / "huge.png"  # a 100000x100000 header, a few bytes of data
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    r = run("compress", huge)
+    assert r.exit_code == 1
+    one_error_line(r, "huge.png", "too large (100000x100000)", "32768 px a side")
+
+
 def test_too_large_image_is_one_line(monkeypatch: pytest.MonkeyPatch, png_path: Path) -> None:
     from aecodec import images
     monkeypatch.setattr(images, "MAX_PIXELS", 100)
@@ -248,6 +270,24 @@ def test_info_prints_the_header(aec_path: Path, aec64: bytes) -> None:
         assert text in r.stdout
 
 
+@pytest.mark.parametrize("damage", ["half", "flipped byte", "other weights"])
+def test_info_checks_the_whole_file_as_decompress_does(tmp_path: Path, aec64: bytes, damage: str) -> None:
+    bad = tmp_path / "bad.aec"
+    if damage == "half":
+        bad.write_bytes(aec64[: len(aec64) // 2])
+    elif damage == "flipped byte":
+        bad.write_bytes(aec64[:-10] + bytes([aec64[-10] ^ 0x10]) + aec64[-9:])
+    else:
+        f = container.read(aec64)
+        bad.write_bytes(container.write(container.AecFile(
+            container.Header(**{**f.header.__dict__, "weights_hash": b"\0" * 8}), f.payload)))
+    r = run("info", bad)
+    assert r.exit_code == 1 and r.stdout == ""
+    expected = {"half": "truncated", "flipped byte": "checksum", "other weights": "other weights"}[damage]
+    one_error_line(r, "bad.aec", expected)
+    assert run("decompress", bad, "-o", tmp_path / "x.png").exit_code == 1
+
+
 def test_info_on_a_damaged_header_is_one_line(tmp_path: Path, aec_path: Path, aec64: bytes) -> None:
     (tmp_path / "cut.aec").write_bytes(aec64[:12])
     r = run("info", aec_path, tmp_path / "cut.aec")
@@ -284,7 +324,7 @@ def test_train_passes_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         return type("R", (), {"steps": cfg.steps, "wall_s": 1.0})()
     monkeypatch.setattr("aecodec.train.train", fake_train)
     cfg = tmp_path / "c.json"
-    cfg.write_text('{"name": "t", "steps": 10}')
+    cfg.write_text('{"name": "t", "steps": 10, "folders": ["%s"]}' % tmp_path)
     r = run("train", "--config", cfg, "--steps", "3", "--time-budget", "5", "--device", "cpu",
             "--out", tmp_path / "w.pt", "--resume")
     assert r.exit_code == 0, r.output

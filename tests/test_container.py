@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from aecodec import container
 from aecodec.container import (
-    FORMAT_VERSION, MAGIC, MAX_CHUNK, MAX_PIXELS, MAX_SIDE, MAX_SYMBOLS, MODES, AecFile, Header,
+    CRC, FLAG_ALPHA, FORMAT_VERSION, MAGIC, MAX_CHUNK, MAX_PIXELS, MAX_SIDE, MAX_SYMBOLS, MODES, AecFile, Header,
     looks_like_aec, read, read_header, write,
 )
 from aecodec.errors import (
@@ -225,6 +225,15 @@ def test_invalid_files_are_rejected() -> None:
         AecFile(HEADER, "payload")  # type: ignore[arg-type]
     with pytest.raises(AecFormatError):
         AecFile("header", b"")  # type: ignore[arg-type]
+
+
+def test_alpha_flag_on_an_rgb_file_is_named_as_such() -> None:
+    data = bytearray(write(AecFile(HEADER, b"payload")))
+    data[5] |= FLAG_ALPHA  # the payload length would next be misread as a stray alpha length
+    data[-4:] = CRC.pack(zlib.crc32(bytes(data[:-4])))
+    for parse in (read, read_header):
+        with pytest.raises(AecFormatError, match="alpha flag is set, but an RGB file must not have an alpha chunk"):
+            parse(bytes(data))
 
 
 def test_non_bytes_input_raises_format_error() -> None:

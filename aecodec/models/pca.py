@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from aecodec.errors import AecInputError
 from aecodec.models.base import CodecModel, ModelInfo, ModelOutput
 from aecodec.models.registry import register_model
 from aecodec.quantize import QUALITY_MAX, QUALITY_MIN
@@ -43,6 +44,9 @@ class _PCABase(CodecModel):
         v = vectors.double()
         mean = v.mean(0)
         k = self.basis.shape[0]
+        if min(v.shape) < k:
+            raise AecInputError(f"{k} principal components need at least {k} training vectors of "
+                                f"{k} or more dimensions; the data gives {v.shape[0]} of {v.shape[1]}")
         centered = v - mean
         if k <= min(centered.shape) // 2 and centered.shape[1] > 1024:
             _, s, vh = torch.svd_lowrank(centered, q=k + 16, niter=4)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from aecodec.errors import AecInputError
+from aecodec.errors import AecError, AecInputError
 
 __all__ = ["TrainConfig"]
 
@@ -61,6 +61,42 @@ class TrainConfig:
         except (OSError, ValueError) as exc:
             raise AecInputError(f"cannot read training config {path}: {exc}") from None
         return cls.from_dict({**data, **overrides})
+
+    @classmethod
+    def from_installed(cls, model: str, **overrides: Any) -> "TrainConfig":
+        """The config an installed model was trained with (its weight card records it), made
+        portable: no data (give ``lfw`` or ``folders``), no time budget, weights and
+        checkpoint in the current folder as ``<family>.pt`` and ``<family>.ckpt``, and a
+        fine-tune starts from the installed weights it started from. Then ``overrides``."""
+        from aecodec.versions import split_version
+        from aecodec.weights import load_shipped, shipped_dir, shipped_names
+        try:
+            lm = load_shipped(model)
+        except AecError:
+            raise AecInputError(f"{model}: neither a training config file nor an installed model "
+                                f"(see `aecodec models`)") from None
+        recorded = lm.card.get("train_config")
+        if not isinstance(recorded, dict):
+            raise AecInputError(f"{model}: the weight card of {lm.name} records no training config")
+        family = split_version(lm.name)[0]
+        start = Path(str(recorded.get("init_weights") or "")).stem
+        init = str(shipped_dir() / f"{start}.pt") if start in shipped_names() else None
+        known = {f.name for f in fields(cls)}  # a card of an older aecodec may have other keys
+        portable = {**{k: v for k, v in recorded.items() if k in known}, "lfw": None, "folders": [], "time_budget_s": None, "init_weights": init,
+                    "out": f"{family}.pt", "checkpoint": f"{family}.ckpt"}
+        return cls.from_dict({**portable, **overrides})
+
+    def check_data(self) -> None:
+        """Raise AecInputError, before any work, if no training data is named or what is named
+        is not there."""
+        if not self.lfw and not self.folders:
+            raise AecInputError("no training data: give image folders (--images PATH; photos at least "
+                                f"{self.tile} px a side) or an LFW archive (--lfw lfw.tgz)")
+        if self.lfw and not Path(self.lfw).is_file():
+            raise AecInputError(f"{self.lfw}: no such LFW archive (give --lfw PATH)")
+        for folder in self.folders:
+            if not Path(folder).exists():
+                raise AecInputError(f"{folder}: no such image file or folder (give --images PATH)")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
