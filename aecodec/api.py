@@ -7,7 +7,9 @@ from typing import Any, Iterable, Iterator
 
 from PIL import Image
 
-from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, Encoded, batch_encode, check_quality, decode_file
+from aecodec.codec import (DEFAULT_MODEL, DEFAULT_QUALITY, Encoded, batch_encode, check_quality, decode_file,
+                           general_models)
+from aecodec.effort import DEFAULT_EFFORT, MODEL_CHOICE_EFFORT, check_effort
 from aecodec.container import Header, read_header
 from aecodec.errors import AecError
 from aecodec.images import ImageInput
@@ -42,13 +44,17 @@ def info(data: bytes) -> Header:
     return read_header(data)
 
 
-def compress(image: ImageInput, quality: float = DEFAULT_QUALITY, model: str = DEFAULT_MODEL) -> bytes:
+def compress(image: ImageInput, quality: float = DEFAULT_QUALITY, model: str | None = None,
+             effort: int = DEFAULT_EFFORT) -> bytes:
     """Compress one image (path, PIL image or numpy array) to `.aec` bytes.
 
-    ``quality`` runs from 1 (smallest) to 100 (best); ``model`` is an installed model name.
-    Raises AecError (AecInputError, AecModelError, ...) with a message for the user.
+    ``quality`` runs from 1 (smallest) to 100 (best); ``model`` is an installed model name
+    (None: the default, ``conv-photos``'s newest version). ``effort`` from 1 (fast, the
+    default) to 9 searches harder for a smaller file at the same quality; the decoder is the
+    same whatever the effort (see ``aecodec.effort``). Raises AecError (AecInputError,
+    AecModelError, ...) with a message for the user.
     """
-    return Codec(model=model, quality=quality).compress(image)
+    return Codec(model=model, quality=quality, effort=effort).compress(image)
 
 
 def decompress(data: bytes) -> Image.Image:
@@ -64,9 +70,15 @@ class Codec:
     through the network together, which is several times faster than one at a time.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, quality: float = DEFAULT_QUALITY) -> None:
+    def __init__(self, model: str | None = None, quality: float = DEFAULT_QUALITY,
+                 effort: int = DEFAULT_EFFORT) -> None:
         self.quality = check_quality(quality)
-        self._lm = load_shipped(model)
+        self.effort = check_effort(effort)
+        self._lm = load_shipped(DEFAULT_MODEL if model is None else model)
+        # With the model left to the codec, a high effort also picks the best general model per image.
+        self._lms = [self._lm]
+        if model is None and self.effort >= MODEL_CHOICE_EFFORT:
+            self._lms += [m for m in general_models() if m.name != self._lm.name]
 
     @property
     def model(self) -> str:
@@ -77,7 +89,8 @@ class Codec:
 
     def encode(self, image: ImageInput, quality: float | None = None) -> Encoded:
         """Like ``compress`` but also returns the header and notes on conversions made."""
-        result = next(batch_encode(self._lm, [image], self.quality if quality is None else quality))
+        result = next(batch_encode(self._lms, [image], self.quality if quality is None else quality,
+                                   effort=self.effort))
         if isinstance(result, AecError):
             raise result
         return result
@@ -86,7 +99,7 @@ class Codec:
                       batch: int = 16) -> Iterator[bytes | AecError]:
         """Compress each image in order; a bad one yields its AecError and the rest go on."""
         q = self.quality if quality is None else quality
-        for r in batch_encode(self._lm, images, q, batch=batch):
+        for r in batch_encode(self._lms, images, q, batch=batch, effort=self.effort):
             yield r if isinstance(r, AecError) else r.data
 
     def decompress(self, data: bytes) -> Image.Image:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 import aecodec
 from aecodec.atomic import write_atomic
 from aecodec.cli_io import STDIO, binary_stream, check_output
+from aecodec.effort import DEFAULT_EFFORT, EFFORT_MAX, EFFORT_MIN, MODEL_CHOICE_EFFORT
 from aecodec.versions import split_version
 from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
 from aecodec.denoising import denoising_codec
@@ -184,17 +185,21 @@ def _compress_report(job: _Job, data: bytes) -> str:
               "(existing, or ending in '/') for several inputs. Default: IMAGE with .aec.")
 @click.option("-q", "--quality", type=click.FloatRange(1, 100), default=DEFAULT_QUALITY, show_default=True,
               help="1 (smallest) to 100 (best).")
-@click.option("-m", "--model", default=DEFAULT_MODEL, show_default=True, help="Installed model (see `aecodec models`).")
+@click.option("-m", "--model", default=None, help=f"Installed model (see `aecodec models`); default {DEFAULT_MODEL}, "
+              f"and at effort {MODEL_CHOICE_EFFORT}+ the better of the general models per image.")
+@click.option("-e", "--effort", type=click.IntRange(EFFORT_MIN, EFFORT_MAX), default=DEFAULT_EFFORT, show_default=True,
+              help="Encoder search, 1 (fast) to 9 (smallest files, seconds per image); the decoder is the same.")
 @click.option("--denoise", is_flag=True, help="Clean noise while compressing: noisy images (estimated noise "
               "sigma >= 0.04) go to the model's denoising twin (conv-photos -> conv-photos-denoise), clean ones "
               "to the model itself. -m with the twin's name uses the twin for every image.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print bytes, bits per pixel, PSNR and the model used, per file.")
 @_friendly
-def compress(images: tuple[str, ...], out: str | None, quality: float, model: str, denoise: bool,
-             force: bool, verbose: bool) -> None:
+def compress(images: tuple[str, ...], out: str | None, quality: float, model: str | None, effort: int,
+             denoise: bool, force: bool, verbose: bool) -> None:
     """Compress images (PNG, JPEG, ...; '-' reads stdin) to .aec files."""
-    codec = denoising_codec(model, quality) if denoise else aecodec.Codec(model=model, quality=quality)
+    codec = denoising_codec(model or DEFAULT_MODEL, quality, effort) if denoise \
+        else aecodec.Codec(model=model, quality=quality, effort=effort)
     _run(images, out, ".aec", force, "compress",
          lambda chunk: codec.compress_many([j.data if j.data is not None else j.src for j in chunk]),  # type: ignore
          _compress_report if verbose else None)

@@ -21,15 +21,16 @@ import torch.nn.functional as F
 import zstandard
 from PIL import Image
 
+from aecodec import effort as effort_search
 from aecodec import pack as packing
 from aecodec.container import AecFile, Header, read, write
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError
 from aecodec.images import ImageInput, PreparedImage, load_image, to_pil
 from aecodec.quantize import QUALITY_MAX, QUALITY_MIN
-from aecodec.weights import LoadedModel, load_exact
+from aecodec.weights import LoadedModel, load_exact, load_shipped
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "decode_file", "check_quality",
-           "batch_encode", "to_tensor", "read_symbols", "model_for", "decode_with"]
+           "batch_encode", "to_tensor", "read_symbols", "model_for", "decode_with", "general_models"]
 
 DEFAULT_MODEL = "conv-photos"
 DEFAULT_QUALITY = 50.0
@@ -41,6 +42,7 @@ class Encoded:
     data: bytes
     header: Header
     notes: tuple[str, ...]
+    cost: float | None = None  # real λ·255²·MSE + bpp, where the encoder measured it (effort ≥ 2)
 
 
 def check_quality(quality: float) -> float:
@@ -78,17 +80,46 @@ def _alpha_chunk(alpha: np.ndarray | None) -> bytes | None:
                                     write_dict_id=False).compress(np.ascontiguousarray(alpha).tobytes())
 
 
-def _finish(lm: LoadedModel, prep: PreparedImage, symbols: np.ndarray, quality: float) -> Encoded:
-    method, payload = packing.pack(symbols)
+def _finish(lm: LoadedModel, prep: PreparedImage, symbols: np.ndarray, quality: float,
+            packed: tuple[int, bytes] | None = None, cost: float | None = None) -> Encoded:
+    method, payload = packed if packed is not None else packing.pack(symbols)
     w, h = prep.size
     header = Header(model=lm.name, weights_hash=lm.weights_hash, width=w, height=h, mode=prep.mode,
                     quality=quality, latent_shape=tuple(symbols.shape), packing=method)
     data = write(AecFile(header=header, payload=payload, alpha=_alpha_chunk(prep.alpha)))
-    return Encoded(data=data, header=header, notes=tuple(prep.notes))
+    return Encoded(data=data, header=header, notes=tuple(prep.notes), cost=cost)
 
 
-def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: float) -> list[Encoded]:
-    """Encode images of one size in one forward pass."""
+def _decoded_rgb(lm: LoadedModel, symbols: torch.Tensor, quality: float, w: int, h: int) -> np.ndarray:
+    """What ``decode_file`` gives for these symbols (RGB uint8), without the container."""
+    x = lm.model.decode(symbols[None], quality)[0, :, :h, :w]
+    return x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _real_choice(lm: LoadedModel, prep: PreparedImage, quality: float,
+                 candidates: Sequence[torch.Tensor]) -> tuple[np.ndarray, tuple[int, bytes], float]:
+    """Of several symbol grids for one image, the one with the lowest real cost: packed bytes
+    and the float32 decoder's distortion at the quality's λ."""
+    w, h = prep.size
+    lam = lm.model.lambda_at(quality)
+    ref = prep.rgb.astype(np.float64)
+    best: tuple[np.ndarray, tuple[int, bytes], float] | None = None
+    for cand in candidates:
+        if best is not None and np.array_equal(cand.numpy(), best[0]):
+            continue
+        sym = cand.numpy()
+        packed = packing.pack(sym)
+        mse = float(np.mean((_decoded_rgb(lm, cand, quality, w, h).astype(np.float64) - ref) ** 2)) / 255.0**2
+        cost = effort_search.rd_cost(lam, mse, len(packed[1]), w * h)
+        if best is None or cost < best[2]:
+            best = (sym, packed, cost)
+    assert best is not None
+    return best
+
+
+def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: float,
+                    effort: int = effort_search.DEFAULT_EFFORT) -> list[Encoded]:
+    """Encode images of one size in one forward pass (at effort ≥ 2, one batched search)."""
     if not preps:
         return []
     for p in preps:
@@ -97,53 +128,81 @@ def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: fl
     if len(sizes) != 1:
         raise ValueError("encode_prepared takes images of one size")
     q = check_quality(quality)
+    iters = effort_search.iterations(effort)
     x = to_tensor([p.rgb for p in preps], lm.model.stride)
-    symbols = lm.model.encode(x, q).numpy()
-    return [_finish(lm, p, s, q) for p, s in zip(preps, symbols)]
+    if iters == 0 or not effort_search.supports_refinement(lm.model):
+        symbols = lm.model.encode(x, q).numpy()
+        return [_finish(lm, p, s, q) for p, s in zip(preps, symbols)]
+    w, h = preps[0].size
+    first, refined = effort_search.refine(lm.model, x, q, iters, (h, w))
+    out = []
+    for i, p in enumerate(preps):
+        sym, packed, cost = _real_choice(lm, p, q, [first[i], refined[i]])
+        out.append(_finish(lm, p, sym, q, packed, cost))
+    return out
 
 
-def batch_encode(lm: LoadedModel, images: Iterable[ImageInput], quality: float,
-                 batch: int = 16) -> Iterator[Encoded | AecError]:
+def batch_encode(lm: LoadedModel | Sequence[LoadedModel], images: Iterable[ImageInput], quality: float,
+                 batch: int = 16, effort: int = effort_search.DEFAULT_EFFORT) -> Iterator[Encoded | AecError]:
     """Encode many images in order, running equal sizes through the network together; a bad
     image yields its error in its place and the others go on. At most ``batch`` decoded
-    images are held at once, whatever the mix of sizes."""
+    images are held at once, whatever the mix of sizes. Given several models (the effort's
+    model choice), each image is encoded with each and the lowest real cost is kept."""
+    lms = [lm] if isinstance(lm, LoadedModel) else list(lm)
+    effort = effort_search.check_effort(effort)
     window: list[tuple[int, ImageInput]] = []
     for i, img in enumerate(images):
         window.append((i, img))
         if len(window) >= batch:
-            yield from _encode_window(lm, window, quality)
+            yield from _encode_window(lms, window, quality, effort)
             window = []
-    yield from _encode_window(lm, window, quality)
+    yield from _encode_window(lms, window, quality, effort)
 
 
-def _encode_window(lm: LoadedModel, window: list[tuple[int, ImageInput]],
-                   quality: float) -> Iterator[Encoded | AecError]:
+def _encode_window(lms: list[LoadedModel], window: list[tuple[int, ImageInput]],
+                   quality: float, effort: int) -> Iterator[Encoded | AecError]:
     results: dict[int, Encoded | AecError] = {}
     groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
     for i, img in window:
         try:
             prep = load_image(img)
-            _check_fits(lm, prep)
+            _check_fits(lms[0], prep)
         except AecError as exc:
             results[i] = exc
         else:
             groups.setdefault(prep.size, []).append((i, prep))
     for group in groups.values():
-        _flush(lm, group, quality, results)
+        _flush(lms, group, quality, effort, results)
     for i, _ in window:
         yield results[i]
 
 
-def _flush(lm: LoadedModel, group: list[tuple[int, PreparedImage]], quality: float,
+def _flush(lms: list[LoadedModel], group: list[tuple[int, PreparedImage]], quality: float, effort: int,
            results: dict[int, Encoded | AecError]) -> None:
     try:
-        encoded = encode_prepared(lm, [p for _, p in group], quality)
+        per_model = [encode_prepared(lm, [p for _, p in group], quality, effort) for lm in lms]
     except AecError as exc:
         for i, _ in group:
             results[i] = exc
         return
-    for (i, _), e in zip(group, encoded):
-        results[i] = e
+    for k, (i, _) in enumerate(group):
+        options = [encoded[k] for encoded in per_model]
+        results[i] = min(options, key=lambda e: e.cost if e.cost is not None else float("inf"))
+
+
+GENERAL_FAMILIES = ("conv-photos", "conv-faces")
+
+
+def general_models() -> list[LoadedModel]:
+    """The newest installed version of each general (any-size, plain) convolutional family:
+    the candidates of the effort's model choice."""
+    out = []
+    for family in GENERAL_FAMILIES:
+        try:
+            out.append(load_shipped(family))
+        except AecModelError:
+            continue
+    return out
 
 
 def model_for(header: Header) -> LoadedModel:

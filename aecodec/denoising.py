@@ -91,10 +91,10 @@ class DenoisingCodec:
     estimated σ reaches ``AUTO_SIGMA``), otherwise to the plain model. If ``model`` names the
     twin itself, every image goes to the twin. The ``.aec`` header names the model used."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, quality: float = DEFAULT_QUALITY) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, quality: float = DEFAULT_QUALITY, effort: int = 1) -> None:
         twin = denoising_twin(model)
-        self.twin = Codec(model=twin, quality=quality)
-        self.plain = None if is_denoising(model) else Codec(model=model, quality=quality)
+        self.twin = Codec(model=twin, quality=quality, effort=effort)
+        self.plain = None if is_denoising(model) else Codec(model=model, quality=quality, effort=effort)
         self.quality = self.twin.quality
 
     def codec_for(self, image: PreparedImage) -> Codec:
@@ -141,9 +141,9 @@ class DenoisingCodec:
         return self.twin.decompress(data)
 
 
-def denoising_codec(model: str = DEFAULT_MODEL, quality: float = DEFAULT_QUALITY) -> DenoisingCodec:
+def denoising_codec(model: str = DEFAULT_MODEL, quality: float = DEFAULT_QUALITY, effort: int = 1) -> DenoisingCodec:
     """A reusable denoising codec for ``model`` (plain or twin), for denoising many images."""
-    return DenoisingCodec(model=model, quality=quality)
+    return DenoisingCodec(model=model, quality=quality, effort=effort)
 
 
 def denoise(image: ImageInput, quality: float = DEFAULT_QUALITY, model: str = DEFAULT_MODEL) -> Image.Image:

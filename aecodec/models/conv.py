@@ -119,6 +119,32 @@ class ConvAutoencoder(CodecModel):
         y_hat = (symbols.float() * dec).contiguous(memory_format=torch.channels_last)
         return self.g_s(y_hat).float()
 
+    # --- hooks for encoder-side search (aecodec.effort); the decoder never changes -------------
+
+    def lambda_at(self, quality: float) -> float:
+        """The rate-distortion trade-off of ``quality``: λ in λ·255²·MSE + bpp, interpolated
+        geometrically between the trained levels like the gains."""
+        lo, hi, t = quality_position(quality, self.config.levels)
+        lam = self.lambdas
+        return float(lam[lo]) ** (1 - t) * float(lam[hi]) ** t
+
+    def scaled_latents(self, x: torch.Tensor, quality: float) -> torch.Tensor:
+        """g_a(x) times the encoder gains of ``quality``: what ``encode`` rounds (float32)."""
+        enc, _ = self._gains_at(quality)
+        with torch.no_grad():
+            return (self.g_a(x.contiguous(memory_format=torch.channels_last)).float() * enc).detach()
+
+    def synthesize(self, z: torch.Tensor, quality: float) -> torch.Tensor:
+        """The decoder on (possibly soft-rounded) scaled latents; differentiable in ``z``."""
+        _, dec = self._gains_at(quality)
+        return self.g_s((z * dec.detach()).contiguous(memory_format=torch.channels_last))
+
+    def soft_bits(self, z: torch.Tensor, quality: float) -> torch.Tensor:
+        """Bits per image of (soft-rounded) scaled latents under the nearest level's density."""
+        lo, hi, t = quality_position(quality, self.config.levels)
+        level = torch.full((z.shape[0],), lo if t < 0.5 else hi, dtype=torch.long, device=z.device)
+        return self.density.bits(z, level, pass_bound=True)
+
     def latent_shape(self, width: int, height: int, quality: float) -> tuple[int, ...]:
         return (self.config.latent_channels, -(-height // self.stride), -(-width // self.stride))
 

@@ -52,8 +52,13 @@ class FactorizedDensity(nn.Module):
                 logits = logits + torch.tanh(self.factors[i][level]) * torch.tanh(logits)
         return logits
 
-    def likelihood(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        """Probability mass of each element of ``z`` (B, C, H, W) under its sample's level."""
+    def likelihood(self, z: torch.Tensor, level: torch.Tensor, pass_bound: bool = False) -> torch.Tensor:
+        """Probability mass of each element of ``z`` (B, C, H, W) under its sample's level.
+
+        The mass is bounded below by ``LIKELIHOOD_BOUND``. With ``pass_bound`` the bound's
+        gradient is the identity (as tensorflow-compression's ``lower_bound``), so a value deep
+        in the tail is still pulled back towards likely values: per-image latent search
+        needs it, or latents that drift past the bound escape the rate term altogether."""
         b, c, h, w = z.shape
         v = z.float().reshape(b, c, 1, h * w)
         # Rate must be float32 even inside a bfloat16 autocast region.
@@ -63,8 +68,11 @@ class FactorizedDensity(nn.Module):
         # Evaluate on the side of the median where the sigmoid is not saturated (tfc's trick).
         sign = -torch.sign(lower + upper).detach()
         lik = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
-        return lik.clamp_min(LIKELIHOOD_BOUND).reshape(b, c, h, w)
+        bounded = lik.clamp_min(LIKELIHOOD_BOUND)
+        if pass_bound:
+            bounded = lik + (bounded - lik).detach()
+        return bounded.reshape(b, c, h, w)
 
-    def bits(self, z: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    def bits(self, z: torch.Tensor, level: torch.Tensor, pass_bound: bool = False) -> torch.Tensor:
         """Total bits per sample, shape (B,)."""
-        return -torch.log2(self.likelihood(z, level)).sum(dim=(1, 2, 3))
+        return -torch.log2(self.likelihood(z, level, pass_bound)).sum(dim=(1, 2, 3))
