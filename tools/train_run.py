@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--checkpoint-dir", default="checkpoints")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a lent GPU machine")
     args = ap.parse_args()
     import torch
 
@@ -44,7 +45,8 @@ def main() -> None:
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
-    run_session(cfg, args.budget, log=log, checkpoint_dir=args.checkpoint_dir, max_steps=args.max_steps)
+    run_session(cfg, args.budget, log=log, checkpoint_dir=args.checkpoint_dir, max_steps=args.max_steps,
+                device=args.device)
 
 
 if __name__ == "__main__":

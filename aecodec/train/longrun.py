@@ -36,6 +36,7 @@ import torch
 from aecodec.errors import AecInputError
 from aecodec.models.base import CodecModel
 from aecodec.train.data import folder_images, lfw_images, random_batch, tile_stack
+from aecodec.train.loop import optimizer_step, param_groups
 
 __all__ = ["RunConfig", "run_session", "load_resume", "latest_resume", "model_from_resume", "split_of", "eval_sets", "EVAL_LEVELS"]
 
@@ -145,7 +146,7 @@ def eval_loss(model: CodecModel, x: torch.Tensor, levels: tuple[int, ...] = EVAL
         psnrs = []
         for i in range(0, len(x), chunk):
             xb = x[i:i + chunk]
-            lvl = torch.full((len(xb),), lv, dtype=torch.long)
+            lvl = torch.full((len(xb),), lv, dtype=torch.long, device=xb.device)
             y = model.g_a(xb).float()
             z = torch.round(y * torch.exp(model._log_gains()[lvl])[:, :, None, None])
             bits = model.density.bits(z, lvl)
@@ -203,21 +204,14 @@ def _save_resume(path: Path, model_ema: CodecModel, opt: torch.optim.Optimizer, 
         for p in group["params"]:
             st = opt.state.get(p)
             if st and "exp_avg_sq" in st:
-                sq[names[id(p)]] = st["exp_avg_sq"].to(torch.bfloat16)
+                sq[names[id(p)]] = st["exp_avg_sq"].to(torch.bfloat16).cpu()
     blob = {"kind": "aecodec-resume-1", "model_kind": model_ema.kind, "model_config": model_ema.config_dict(),
-            "ema": {k: v.detach().float().clone() for k, v in model_ema.state_dict().items()},
+            "ema": {k: v.detach().float().cpu().clone() for k, v in model_ema.state_dict().items()},
             "exp_avg_sq": sq, **meta}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(blob, tmp)
     tmp.replace(path)
-
-
-def _param_groups(model: CodecModel, cfg: RunConfig) -> list[dict[str, Any]]:
-    fast, slow = [], []
-    for name, p in model.named_parameters():
-        (fast if name.startswith("density.") or "gain" in name else slow).append(p)
-    return [{"params": slow, "lr_scale": 1.0}, {"params": fast, "lr_scale": cfg.fast_lr_scale}]
 
 
 class _Stop:
@@ -231,9 +225,11 @@ class _Stop:
 
 
 def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_dir: str = "checkpoints",
-                max_steps: int | None = None) -> dict[str, Any]:
+                max_steps: int | None = None, device: str = "cpu") -> dict[str, Any]:
     """Resume the run (or start it), train until ``budget_s`` wall seconds pass (or a stop
-    signal, or ``max_steps``), save the resume point, append the session's log line."""
+    signal, or ``max_steps``), save the resume point, append the session's log line.
+    ``device`` "cuda" trains on a GPU (a lent machine); the resume point is the same either way."""
+    dev = torch.device(device)
     resume = Path(cfg.resume_point)
     local = Path(checkpoint_dir) / f"{cfg.name}.resume.pt"
     ck = latest_resume(cfg, checkpoint_dir)
@@ -245,9 +241,9 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
         model = _build_from(cfg)
         step, cpu_s, wall_s = 0, 0.0, 0.0
         log(f"started {cfg.name} from {cfg.init_weights or 'scratch'}")
-    model.train()
-    ema = _build_from_like(model)
-    opt = torch.optim.Adam(_param_groups(model, cfg), lr=cfg.lr)
+    model.to(dev).train()
+    ema = _build_from_like(model).to(dev)
+    opt = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
     if ck is not None and ck.get("exp_avg_sq"):
         params = dict(model.named_parameters())
         for name, sq in ck["exp_avg_sq"].items():
@@ -255,10 +251,12 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
             if p is not None and p.shape == sq.shape:
                 # restored second moments; Adam's step counter resumes so there is no bias blow-up
                 opt.state[p] = {"step": torch.tensor(float(min(step, 10_000))),
-                                "exp_avg": torch.zeros_like(p), "exp_avg_sq": sq.float()}
+                                "exp_avg": torch.zeros_like(p), "exp_avg_sq": sq.float().to(dev)}
     t_load = time.perf_counter()
     faces, photos = load_stacks(cfg)
-    sets = eval_sets(cfg)
+    faces = None if faces is None else faces.to(dev)
+    photos = None if photos is None else photos.to(dev)
+    sets = [(n, x.to(dev)) for n, x in eval_sets(cfg)]
     log(f"data: {0 if faces is None else len(faces)} faces, {0 if photos is None else len(photos)} photo tiles "
         f"({time.perf_counter() - t_load:.0f} s to load)")
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -299,21 +297,17 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
         if cfg.batch - n_face:
             parts.append(random_batch(photos, cfg.batch - n_face, min(cfg.crop, photos.shape[1]), gen, True))
         x = torch.cat(parts) if len(parts) > 1 else parts[0]
-        level = torch.randint(0, levels, (x.shape[0],), generator=gen)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        level = torch.randint(0, levels, (x.shape[0],), generator=gen).to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             out = model(x, level)
         mse = ((out.x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
         bpp = out.bits / (x.shape[2] * x.shape[3])
         loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
-        if not torch.isfinite(loss):
+        if not optimizer_step(loss, model, opt):
             skipped += 1
             if skipped > 100:
                 raise FloatingPointError("training diverged (100 non-finite losses)")
             continue
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
         step += 1
         running.append(float(loss.detach()))
         with torch.no_grad():

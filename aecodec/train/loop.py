@@ -20,7 +20,7 @@ from aecodec.train.config import TrainConfig
 from aecodec.train.data import face_crop, folder_images, lfw_images, random_batch, tile_stack
 from aecodec.weights import save_model
 
-__all__ = ["train", "TrainResult", "build_model", "load_training_stack"]
+__all__ = ["train", "TrainResult", "build_model", "load_training_stack", "optimizer_step", "param_groups"]
 
 
 @dataclass
@@ -88,7 +88,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     else:
         origin = {}
     model = model.to(device)
-    opt = torch.optim.Adam(_param_groups(model, cfg), lr=cfg.lr)
+    opt = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
     step, elapsed_before = 0, 0.0
     ckpt_path = Path(cfg.checkpoint)
     if resume and ckpt_path.exists():
@@ -140,15 +140,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
             loss = mse.mean()
         if cfg.code_l2 > 0:
             loss = loss + cfg.code_l2 * out.code.float().pow(2).mean()
-        if not torch.isfinite(loss):
-            skipped += 1  # a rare bf16 overflow: drop the batch rather than poison the weights
+        if not optimizer_step(loss, model, opt):
+            skipped += 1
             if skipped > 100:
                 raise FloatingPointError("training diverged (100 non-finite losses)")
             continue
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
         step += 1
         if step % 10 == 0 or step == 1:
             psnr = float((-10 * torch.log10(mse.detach().clamp_min(1e-10))).mean())
@@ -175,6 +171,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     return TrainResult(model.cpu().eval(), step, wall, last)
 
 
+def optimizer_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer) -> bool:
+    """One clipped optimizer step on ``loss``; False (and no step) for a non-finite loss, a
+    rare bf16 overflow: the batch is dropped rather than poisoning the weights."""
+    if not torch.isfinite(loss):
+        return False
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return True
+
+
 def _fit_closed_form(model: CodecModel, stack: torch.Tensor, cfg: TrainConfig) -> TrainResult:
     t0 = time.perf_counter()
     model.fit_closed_form(stack)  # type: ignore[attr-defined]
@@ -191,7 +199,7 @@ def _card(cfg: TrainConfig, steps: int, wall: float, device: torch.device, **fac
             "hardware": _hardware(device), **facts}
 
 
-def _param_groups(model: CodecModel, cfg: TrainConfig) -> list[dict[str, Any]]:
+def param_groups(model: CodecModel, cfg: Any) -> list[dict[str, Any]]:
     """The density and the gain vectors get a 10x learning rate: they start far from their
     targets (a wide density, equal gains) and would otherwise lag the transforms for
     thousands of steps, leaving the rate term uninformative early in short runs."""
