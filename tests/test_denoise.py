@@ -20,6 +20,10 @@ from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputErro
 
 SIGMA = 0.1
 
+from aecodec.weights import resolve  # noqa: E402
+
+PHOTOS = resolve("conv-photos")  # the exact name a file records: the family's newest version
+
 
 def _noisy(clean: NDArray[np.uint8], sigma: float = SIGMA, seed: int = 0) -> NDArray[np.uint8]:
     rng = np.random.default_rng(seed)
@@ -85,7 +89,7 @@ def test_clean_images_go_to_the_plain_model_noisy_ones_to_the_twin(sky: NDArray[
                                                                      noisy_sky: NDArray[np.uint8]) -> None:
     codec = DenoisingCodec("conv-photos", 50)
     assert estimate_noise(sky) < AUTO_SIGMA <= estimate_noise(noisy_sky)
-    assert info(codec.compress(sky)).model == "conv-photos"
+    assert info(codec.compress(sky)).model == PHOTOS
     assert info(codec.compress(noisy_sky)).model == "conv-photos-denoise"
     assert info(DenoisingCodec("conv-photos-denoise", 50).compress(sky)).model == "conv-photos-denoise"
     assert np.array_equal(np.asarray(denoise(sky, 50, "conv-photos")),
@@ -98,7 +102,7 @@ def test_denoising_batch_keeps_order_and_goes_on_after_a_bad_image(sky: NDArray[
                                                               batch=2))
     assert isinstance(out[2], AecInputError)
     assert [info(d).model for d in out if isinstance(d, bytes)] == \
-        ["conv-photos-denoise", "conv-photos", "conv-photos-denoise", "conv-photos"]
+        ["conv-photos-denoise", PHOTOS, "conv-photos-denoise", PHOTOS]
     assert out[0] == out[3] and out[1] == out[4]
 
 
@@ -278,9 +282,9 @@ def test_cli_compress_denoise_routes_each_file_and_says_which_model(tmp_path: Pa
     result = CliRunner().invoke(main, ["compress", "--denoise", "-m", "conv-photos", "-v",
                                        str(tmp_path / "clean.png"), str(tmp_path / "noisy.png")])
     assert result.exit_code == 0, result.output
-    assert info((tmp_path / "clean.aec").read_bytes()).model == "conv-photos"
+    assert info((tmp_path / "clean.aec").read_bytes()).model == PHOTOS
     assert info((tmp_path / "noisy.aec").read_bytes()).model == "conv-photos-denoise"
-    assert "model conv-photos-denoise" in result.stdout and "model conv-photos\n" in result.stdout
+    assert "model conv-photos-denoise" in result.stdout and f"model {PHOTOS}\n" in result.stdout
 
 
 def test_cli_denoise_verbose_names_the_model_each_image_went_through(tmp_path: Path, sky: NDArray[np.uint8],
@@ -289,5 +293,5 @@ def test_cli_denoise_verbose_names_the_model_each_image_went_through(tmp_path: P
     Image.fromarray(noisy_sky).save(tmp_path / "noisy.png")
     code, out, _ = _run("-m", "conv-photos", "-v", str(tmp_path / "clean.png"), str(tmp_path / "noisy.png"))
     assert code == 0
-    assert "clean.denoised.png: 64x64 RGB, conv-photos quality" in out
+    assert f"clean.denoised.png: 64x64 RGB, {PHOTOS} quality" in out
     assert "noisy.denoised.png: 64x64 RGB, conv-photos-denoise quality" in out

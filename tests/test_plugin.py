@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, UnidentifiedImageError
 
 import aecodec
+from aecodec.weights import resolve
 from aecodec import pil_plugin
 
 
@@ -67,7 +68,7 @@ def test_save_with_quality_and_model(tmp_path: Path, astro64: np.ndarray) -> Non
     p = tmp_path / "x.aec"
     Image.fromarray(astro64).save(p, quality=60, model="conv-photos")
     h = aecodec.info(p.read_bytes())
-    assert (h.model, h.quality, h.width, h.height) == ("conv-photos", 60.0, 64, 64)
+    assert (h.model, h.quality, h.width, h.height) == (resolve("conv-photos"), 60.0, 64, 64)
     with Image.open(p) as back:
         assert back.size == (64, 64) and back.info["aec_quality"] == 60.0
 

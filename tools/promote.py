@@ -194,6 +194,13 @@ def _ship(cand, ck, cfg, target: str, curves, bd) -> None:
     card["curves"] = {s: {k: [[round(x, 4) for x in b], [round(x, 3) for x in p]] for k, (b, p) in c.items()}
                       for s, c in curves.items()}
     card["steps"] = int(ck["step"])
+    # `aecodec train FAMILY` reads a plain training config from the card: the same
+    # architecture's, from the weights the run started from
+    if cfg.init_weights:
+        from aecodec.weights import load_model_file
+        start = load_model_file(ROOT / cfg.init_weights).card
+        if start.get("train_config"):
+            card["train_config"] = {**start["train_config"], "name": cfg.family}
     save_model(cand.model.float(), path, card=card)
     import subprocess
     subprocess.run([sys.executable, str(ROOT / "tests" / "data" / "make_golden.py")], check=True, cwd=ROOT)
