@@ -242,8 +242,7 @@ def decode_with(f: AecFile, lm: LoadedModel) -> Image.Image:
     a training gate passes candidate weights that are not installed)."""
     h = f.header
     symbols = read_symbols(f, lm)
-    x = lm.model.decode(torch.from_numpy(symbols)[None], h.quality)[0, :, : h.height, : h.width]
-    rgb = x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    rgb = np.ascontiguousarray(_decoded_rgb(lm, torch.from_numpy(symbols), h.quality, h.width, h.height))
     alpha = _decode_alpha(f.alpha, h) if h.mode in ("RGBA", "LA") else None
     return to_pil(rgb, h.mode, alpha)
 

@@ -269,7 +269,7 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
     n_face = round(cfg.batch * cfg.face_fraction) if faces is not None else 0
     if photos is None:
         n_face = cfg.batch
-    skipped = 0
+    skipped = [0]
     running: list[float] = []
 
     def meta() -> dict[str, Any]:
@@ -303,10 +303,7 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
         mse = ((out.x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
         bpp = out.bits / (x.shape[2] * x.shape[3])
         loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
-        if not optimizer_step(loss, model, opt):
-            skipped += 1
-            if skipped > 100:
-                raise FloatingPointError("training diverged (100 non-finite losses)")
+        if not optimizer_step(loss, model, opt, skipped):
             continue
         step += 1
         running.append(float(loss.detach()))

@@ -113,7 +113,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, dynamic_ncols=True)
     last: dict[str, float] = {}
-    skipped = 0
+    skipped = [0]
     amp = cfg.bf16
     while step < cfg.steps:
         elapsed = elapsed_before + time.perf_counter() - t0
@@ -140,10 +140,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
             loss = mse.mean()
         if cfg.code_l2 > 0:
             loss = loss + cfg.code_l2 * out.code.float().pow(2).mean()
-        if not optimizer_step(loss, model, opt):
-            skipped += 1
-            if skipped > 100:
-                raise FloatingPointError("training diverged (100 non-finite losses)")
+        if not optimizer_step(loss, model, opt, skipped):
             continue
         step += 1
         if step % 10 == 0 or step == 1:
@@ -163,7 +160,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     if rank == 0:
         _checkpoint(model, opt, step, wall, cfg)
         if cfg.out:
-            card = _card(cfg, step, wall, device, world_size=world, final_train=last, skipped_batches=skipped,
+            card = _card(cfg, step, wall, device, world_size=world, final_train=last, skipped_batches=skipped[0],
                          **origin)
             save_model(model.cpu().eval(), cfg.out, card=card)
     if distributed:
@@ -171,10 +168,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     return TrainResult(model.cpu().eval(), step, wall, last)
 
 
-def optimizer_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer) -> bool:
+def optimizer_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                   skipped: list[int]) -> bool:
     """One clipped optimizer step on ``loss``; False (and no step) for a non-finite loss, a
-    rare bf16 overflow: the batch is dropped rather than poisoning the weights."""
+    rare bf16 overflow: the batch is dropped rather than poisoning the weights, counted in
+    ``skipped[0]``; the 101st raises."""
     if not torch.isfinite(loss):
+        skipped[0] += 1
+        if skipped[0] > 100:
+            raise FloatingPointError("training diverged (100 non-finite losses)")
         return False
     opt.zero_grad(set_to_none=True)
     loss.backward()
