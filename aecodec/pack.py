@@ -7,12 +7,13 @@ from collections.abc import Callable
 import numpy as np
 import zstandard as zstd
 
+from aecodec import contexts as ctx
 from aecodec.errors import AecFormatError, AecInputError
 
-__all__ = ["METHODS", "PLANAR", "LADDER", "TRY_ALL_MAX", "pack", "unpack", "entropy_bits"]
+__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "TRY_ALL_MAX", "pack", "unpack", "entropy_bits"]
 
-PLANAR, LADDER = 1, 2
-METHODS: dict[int, str] = {PLANAR: "planar-zigzag", LADDER: "grouped-ladder"}
+PLANAR, LADDER, CONTEXT = 1, 2, 3
+METHODS: dict[int, str] = {PLANAR: "planar-zigzag", LADDER: "grouped-ladder", CONTEXT: "context-ladder"}
 
 _WIDTHS = (1, 2, 4, 8)  # bits per code in a ladder stage; 8 // w codes share a byte
 _MAX_STAGES = 4  # a ladder byte holds four 2-bit widths
@@ -336,6 +337,133 @@ def _unpack_ladder(r: _Reader, channels: int, n: int) -> np.ndarray:
     return v
 
 
+# ---------------------------------------------------------------------------------------------
+# Method 3, context-ladder: every symbol gets a class from its channel's scale and from the
+# symbols decoded before it (aecodec.contexts, exact integers); the 16 classes, ordered by
+# predicted scale, are cut into runs, and each run is one stream coded through a ladder, so a
+# stream pools symbols of one scale wherever in the image they sit.
+
+
+def _grid_hw(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The (H, W) a grid of ``shape`` is routed as: a 3-D grid's own; a 4-D one's last two
+    dims after merging the middle ones; one or two dims: one row."""
+    if len(shape) == 3:
+        return shape[1], shape[2]
+    if len(shape) == 4:
+        return shape[1] * shape[2], shape[3]
+    return 1, (shape[-1] if shape else 1)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _route(x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder's walk: (classes, zigzag values) of every symbol of grid ``x`` (K, H, W),
+    phase after phase in the decoder's order."""
+    lead, mag = ctx.lead_channels(s), (x + 1) >> 1
+    classes, values = [], []
+    for phase, (ch, mask) in enumerate(ctx.phase_positions(lead, *x.shape[1:])):
+        classes.append(ctx.phase_classes(phase, mag, s, lead, ch, mask).ravel())
+        values.append(x[ch][:, mask].ravel())
+    return np.concatenate(classes), np.concatenate(values)
+
+
+def _runs(classes: np.ndarray, x: np.ndarray) -> list[tuple[int, int]]:
+    """Cut the classes (ordered by predicted scale) into runs [lo, hi) by dynamic programming
+    on estimated size, so that a run exists only where its own stream pays; no run is empty."""
+    n = ctx.CLASSES
+    hist = np.bincount(classes * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
+    cum = np.concatenate([np.zeros((1, 257)), np.cumsum(hist, axis=0, dtype=np.float64)])
+    best, back = [0.0] + [np.inf] * n, [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            h = cum[j] - cum[i]
+            if h.sum():
+                cost = best[i] + _group_cost(h) + 3  # + a count and a ladder byte
+                if cost < best[j]:
+                    best[j], back[j] = cost, i
+    cuts = [n]
+    while cuts[-1]:
+        cuts.append(back[cuts[-1]])
+    return list(zip(cuts[:0:-1], cuts[-2::-1]))
+
+
+def _pack_context(v: np.ndarray, active: np.ndarray, frames: _Compress, hw: tuple[int, int]) -> bytes:
+    """Mask, scale nibbles, run starts (u16), run counts (LEB128), ladder bytes, run streams."""
+    out, va = [np.packbits(active).tobytes()], v[active]
+    if not len(va):
+        return out[0]
+    s = ctx.scale_nibbles(va)
+    classes, x = _route(_zigzag(va).reshape(len(va), *hw), s)
+    runs = _runs(classes, x)
+    run_of = np.zeros(ctx.CLASSES, np.int64)
+    for r, (lo, hi) in enumerate(runs):
+        run_of[lo:hi] = r
+    rid = run_of[classes]
+    coded = [_code_group(x[rid == r], frames) for r in range(len(runs))]
+    starts = sum(1 << lo for lo, _ in runs[1:])
+    out += [_pack_codes(s, 4), starts.to_bytes(2, "little"),
+            b"".join(_varint(int((rid == r).sum())) for r in range(len(runs))),
+            bytes(b for b, _ in coded)]
+    return b"".join(out + [stream for _, stream in coded])
+
+
+def _read_varint(r: _Reader, limit: int) -> int:
+    n = 0
+    for i in range(5):
+        b = r.take(1, "run count")[0]
+        n |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            if n > limit:
+                break
+            return n
+    raise AecFormatError("corrupt payload: bad run count")
+
+
+def _unpack_context(r: _Reader, channels: int, n: int, hw: tuple[int, int]) -> np.ndarray:
+    active = r.mask(channels)
+    k = int(active.sum())
+    v = np.zeros((channels, n), np.int32)
+    if k == 0:
+        return v
+    s = _unpack_codes(r.take(-(-k // 2), "scale nibbles"), k, 4).astype(np.int64)
+    starts = int.from_bytes(r.take(2, "run starts"), "little")
+    if starts & 1:
+        raise AecFormatError("corrupt payload: bad run starts")
+    run_of = np.cumsum([0] + [(starts >> c) & 1 for c in range(1, ctx.CLASSES)])
+    total = k * n
+    counts = [_read_varint(r, total) for _ in range(int(run_of[-1]) + 1)]
+    if sum(counts) != total:
+        raise AecFormatError(f"corrupt payload: the runs hold {sum(counts)} symbols, not {total}")
+    ladders = [_read_ladder(b) for b in r.take(len(counts), "ladder bytes")]
+    streams = [_read_stages(r, c, lad).astype(np.int64) for c, lad in zip(counts, ladders)]
+    used = [0] * len(counts)
+    lead = ctx.lead_channels(s)
+    x = np.zeros((k, *hw), np.int64)
+    mag = np.zeros_like(x)
+    for phase, (ch, mask) in enumerate(ctx.phase_positions(lead, *hw)):
+        rid = run_of[ctx.phase_classes(phase, mag, s, lead, ch, mask)]
+        vals = np.empty(rid.shape, np.int64)
+        for run in np.unique(rid):
+            sel = rid == run
+            take = int(sel.sum())
+            if used[run] + take > counts[run]:
+                raise AecFormatError("corrupt payload: a run holds fewer symbols than its classes")
+            vals[sel] = streams[run][used[run]:used[run] + take]
+            used[run] += take
+        part = x[ch]
+        part[:, mask] = vals
+        x[ch], mag[ch] = part, (part + 1) >> 1
+    v[active] = _to_symbols(x.reshape(k, n))
+    return v
+
+
 _PACKERS = {PLANAR: _pack_planar, LADDER: _pack_ladder}
 _UNPACKERS = {PLANAR: _unpack_planar, LADDER: _unpack_ladder}
 TRY_ALL_MAX = 16384  # pack(method=None) tries every method only on grids up to this size
@@ -345,10 +473,10 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int = 19) -> tup
     """Pack integer symbols (any shape; axis 0 = channels) losslessly; returns (method, data).
 
     ``method=None`` tries every method in ``METHODS`` and keeps the smallest result (the
-    lowest id on ties); above ``TRY_ALL_MAX`` symbols it goes straight to the grouped ladder,
-    which wins on every grid of that size measured (benchmarks/packing_synthetic.md) at a
-    third of the time of trying both. ``level`` is the zstd level (1..22). The shape is not stored: the
-    container keeps it and hands it back to ``unpack``.
+    lowest id on ties); above ``TRY_ALL_MAX`` symbols it skips the planar baseline, which
+    loses on every grid of that size measured (benchmarks/packing_synthetic.md). ``level`` is
+    the zstd level (1..22). The shape is not stored: the container keeps it and hands it back
+    to ``unpack``; method 3 routes a grid by it (``_grid_hw``).
     """
     a = np.asarray(symbols)
     if a.dtype.kind not in "iu":
@@ -361,9 +489,11 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int = 19) -> tup
         raise ValueError(f"zstd level must be 1..{zstd.MAX_COMPRESSION_LEVEL}, got {level}")
     v = a.astype(np.int64).reshape(_geometry(a.shape))
     active, frames = v.any(axis=1), _compressor(level)
-    candidates = [method] if method else sorted(METHODS) if a.size <= TRY_ALL_MAX else [LADDER]
+    candidates = [method] if method else sorted(METHODS) if a.size <= TRY_ALL_MAX else [LADDER, CONTEXT]
+    hw = _grid_hw(a.shape)
     _, best, data = min((len(d), m, d) for m in candidates
-                        for d in [_PACKERS[m](v, active, frames)])
+                        for d in [_pack_context(v, active, frames, hw) if m == CONTEXT
+                                  else _PACKERS[m](v, active, frames)])
     return best, data
 
 
@@ -382,7 +512,8 @@ def unpack(data: bytes, shape: tuple[int, ...], method: int) -> np.ndarray:
     channels, n = _geometry(shape := tuple(int(d) for d in shape))
     try:
         r = _Reader(bytes(data))
-        v = _UNPACKERS[method](r, channels, n)
+        v = (_unpack_context(r, channels, n, _grid_hw(shape)) if method == CONTEXT
+             else _UNPACKERS[method](r, channels, n))
         if r.pos != len(r.data):
             raise AecFormatError(f"corrupt payload: {len(r.data) - r.pos} bytes too many")
     except (ValueError, IndexError, OverflowError) as e:  # belt and braces: no numpy traceback

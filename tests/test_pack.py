@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from aecodec.errors import AecFormatError, AecInputError
-from aecodec.pack import LADDER, METHODS, PLANAR, entropy_bits, pack, unpack
+from aecodec.pack import CONTEXT, LADDER, METHODS, PLANAR, entropy_bits, pack, unpack
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 SMALL = np.array([[[0, 1], [-1, 2]], [[0, 0], [0, 0]], [[300, -7], [0, 1 << 30]]], np.int32)
@@ -21,6 +21,7 @@ SMALL = np.array([[[0, 1], [-1, 2]], [[0, 0], [0, 0]], [[300, -7], [0, 1 << 30]]
 GOLDEN = {
     PLANAR: bytes.fromhex("a0000041000000020104ff0d00ff5901000001ffff7f"),
     LADDER: bytes.fromhex("a000c0000041000000020104ff0d00ff5901000001ffff7f"),
+    CONTEXT: bytes.fromhex("a08f000008c000004100000004ffff02010d005901000001ffff7f"),
 }
 
 
@@ -45,8 +46,8 @@ def _frame(raw: bytes) -> bytes:
 
 
 def test_method_ids_are_pinned() -> None:
-    assert METHODS == {1: "planar-zigzag", 2: "grouped-ladder"}
-    assert (PLANAR, LADDER) == (1, 2)
+    assert METHODS == {1: "planar-zigzag", 2: "grouped-ladder", 3: "context-ladder"}
+    assert (PLANAR, LADDER, CONTEXT) == (1, 2, 3)
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -135,7 +136,7 @@ def test_bad_inputs_to_pack_are_refused() -> None:
 
 
 def test_unknown_method_id_raises_format_error() -> None:
-    for method in (0, 3, 255):
+    for method in (0, 4, 255):
         with pytest.raises(AecFormatError, match="unknown packing method"):
             unpack(GOLDEN[PLANAR], SMALL.shape, method)
 
@@ -164,7 +165,7 @@ def test_truncated_or_extended_payload_raises_format_error(method: int) -> None:
 def test_payload_that_decompresses_larger_than_the_shape_raises_without_allocating(
         method: int) -> None:
     # one active channel of 16 symbols, but a frame that inflates to 64 MiB
-    head = b"\x80" + (b"" if method == PLANAR else b"\x00\xc0")
+    head = b"\x80" + {PLANAR: b"", LADDER: b"\x00\xc0", CONTEXT: b"\x00\x00\x00\x10\xc0"}[method]
     data = head + _frame(bytes(64 << 20))
     tracemalloc.start()
     try:

@@ -29,6 +29,8 @@ CASES = {
     "eigenfaces_q50_rgb": ("eigenfaces.v1", 50, lambda: data.astronaut()[20:148, 160:288][::2, ::2]),
     "linear-faces_q50_rgb": ("linear-faces.v1", 50, lambda: data.astronaut()[20:148, 160:288][::2, ::2]),
     "dense-faces_q50_rgb": ("dense-faces.v1", 50, lambda: data.astronaut()[20:148, 160:288][::2, ::2]),
+    # packing method 3 (context-ladder), which pack() picks for this crop
+    "conv-photos.v2_q50_context_rgb": ("conv-photos.v2", 50, lambda: data.coffee()[0:128, 0:128]),
 }
 
 
