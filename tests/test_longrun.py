@@ -71,3 +71,24 @@ def test_run_config_rejects_unknown_keys(tmp_path: Path) -> None:
 def test_shipped_run_config_loads() -> None:
     cfg = RunConfig.from_file(Path(__file__).resolve().parent.parent / "configs" / "run-general.json")
     assert cfg.family == "conv-photos" and 0 < cfg.face_fraction < 1 and np.isfinite(cfg.lr)
+
+
+def test_learning_rate_schedules() -> None:
+    from aecodec.errors import AecInputError
+    from aecodec.train.longrun import _lr_at
+
+    const = RunConfig(lr=1e-4, warmup_steps=10)
+    assert _lr_at(const, 0, 0.0) == pytest.approx(1e-5) and _lr_at(const, 50, 0.9) == 1e-4
+    cos = RunConfig(lr=1e-4, lr_final=1e-5, lr_schedule="cosine", warmup_steps=1)
+    assert _lr_at(cos, 5, 0.0) == pytest.approx(1e-4)
+    assert _lr_at(cos, 5, 0.5) == pytest.approx(5.5e-5)
+    assert _lr_at(cos, 5, 1.0) == pytest.approx(1e-5) == _lr_at(cos, 5, 2.0)
+    with pytest.raises(AecInputError, match="lr_schedule"):
+        _lr_at(RunConfig(lr_schedule="linear"), 0, 0.0)
+
+
+def test_a_cpu_budget_ends_the_session(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    cfg = _cfg(tmp_path)
+    out = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), cpu_budget_s=0.5)
+    assert 0 < out["steps_this_session"] and out["cpu_s"] < 30

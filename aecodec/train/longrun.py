@@ -23,6 +23,7 @@ proportion ``face_fraction``, so one general model learns both.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import signal
 import time
@@ -63,6 +64,8 @@ class RunConfig:
     crop: int = 160
     batch: int = 8
     lr: float = 1e-4
+    lr_schedule: str = "constant"  # or "cosine": from lr down to lr_final over a session's CPU budget
+    lr_final: float = 1e-5
     fast_lr_scale: float = 10.0
     warmup_steps: int = 200
     ema_decay: float = 0.999
@@ -224,11 +227,25 @@ class _Stop:
         self.flag = True
 
 
+def _lr_at(cfg: RunConfig, steps_done: int, progress: float) -> float:
+    """Learning rate: warm-up over ``warmup_steps`` of a session (Adam's first moments restart
+    at zero), times the schedule at ``progress`` (0..1) through the session's CPU budget."""
+    warm = min(1.0, (steps_done + 1) / max(cfg.warmup_steps, 1))
+    if cfg.lr_schedule == "cosine":
+        return warm * (cfg.lr_final + (cfg.lr - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+    if cfg.lr_schedule != "constant":
+        raise AecInputError(f"unknown lr_schedule {cfg.lr_schedule!r}: constant or cosine")
+    return warm * cfg.lr
+
+
 def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_dir: str = "checkpoints",
-                max_steps: int | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Resume the run (or start it), train until ``budget_s`` wall seconds pass (or a stop
-    signal, or ``max_steps``), save the resume point, append the session's log line.
-    ``device`` "cuda" trains on a GPU (a lent machine); the resume point is the same either way."""
+                max_steps: int | None = None, device: str = "cpu",
+                cpu_budget_s: float | None = None) -> dict[str, Any]:
+    """Resume the run (or start it), train until ``budget_s`` wall seconds pass (or
+    ``cpu_budget_s`` CPU seconds of this process, or a stop signal, or ``max_steps``), save the
+    resume point, append the session's log line. A cosine schedule runs over the CPU budget
+    (over the wall budget without one). ``device`` "cuda" trains on a GPU (a lent machine);
+    the resume point is the same either way."""
     dev = torch.device(device)
     resume = Path(cfg.resume_point)
     local = Path(checkpoint_dir) / f"{cfg.name}.resume.pt"
@@ -287,8 +304,14 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
 
     if ck is None and sets:
         log(f"curve: {curve_point()}")
-    while not stop.flag and time.perf_counter() - t0 < budget_s and (max_steps is None or step - step0 < max_steps):
-        lr = cfg.lr * min(1.0, (step - step0 + 1) / max(cfg.warmup_steps, 1))
+    def progress() -> float:
+        if cpu_budget_s:
+            return (time.process_time() - c0) / cpu_budget_s
+        return (time.perf_counter() - t0) / budget_s
+
+    while (not stop.flag and time.perf_counter() - t0 < budget_s and (max_steps is None or step - step0 < max_steps)
+           and (cpu_budget_s is None or time.process_time() - c0 < cpu_budget_s)):
+        lr = _lr_at(cfg, step - step0, progress())
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
         parts = []
