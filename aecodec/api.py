@@ -3,45 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from PIL import Image
 
 from aecodec.codec import (DEFAULT_MODEL, DEFAULT_QUALITY, Encoded, batch_encode, check_quality, decode_file,
                            general_models)
 from aecodec.effort import DEFAULT_EFFORT, MODEL_CHOICE_EFFORT, check_effort
-from aecodec.container import Header, read_header
+from aecodec.container import info
 from aecodec.errors import AecError
 from aecodec.images import ImageInput
-from aecodec.weights import family_versions, load_exact, load_shipped, shipped_names, split_version
+from aecodec.catalog import list_models, model_info
+from aecodec.weights import load_shipped
 
-__all__ = ["compress", "decompress", "models", "model_info", "info", "Codec"]
-
-
-def models() -> list[str]:
-    """Exact names of the installed models, every version (``aecodec models`` lists them
-    with details)."""
-    return shipped_names()
-
-
-def model_info(name: str, exact: bool = False) -> dict[str, Any]:
-    """Domain, size constraint, description, version and card of an installed model.
-
-    ``name`` is resolved as everywhere (a family or alias means its newest version) unless
-    ``exact``, when it is the exact name a file's header records (``conv-photos`` is then
-    version 1)."""
-    lm = load_exact(name) if exact else load_shipped(name)
-    mi = lm.model.info()
-    family, version = split_version(lm.name)
-    newest = family_versions(family)[-1][1] == lm.name
-    return {"name": lm.name, "family": family, "version": version, "newest": newest, "kind": lm.model.kind,
-            "domain": mi.domain, "fixed_size": mi.fixed_size,
-            "description": mi.description, "weights_hash": lm.weights_hash.hex(), "card": lm.card}
-
-
-def info(data: bytes) -> Header:
-    """The header of `.aec` bytes (model, size, mode, quality, latent shape), without decoding."""
-    return read_header(data)
+__all__ = ["compress", "decompress", "list_models", "model_info", "info", "Codec"]
 
 
 def compress(image: ImageInput, quality: float = DEFAULT_QUALITY, model: str | None = None,

@@ -24,16 +24,16 @@ from PIL import Image
 from aecodec import effort as effort_search
 from aecodec import pack as packing
 from aecodec.container import AecFile, Header, read, write
+from aecodec.defaults import DEFAULT_MODEL, DEFAULT_QUALITY
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError
 from aecodec.images import ImageInput, PreparedImage, load_image, to_pil
 from aecodec.quantize import QUALITY_MAX, QUALITY_MIN
+from aecodec.verify import check_latent_shape, decode_alpha, missing_model, other_weights
 from aecodec.weights import LoadedModel, load_exact, load_shipped
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "decode_file", "check_quality",
            "batch_encode", "to_tensor", "read_symbols", "model_for", "decode_with", "general_models"]
 
-DEFAULT_MODEL = "conv-photos"
-DEFAULT_QUALITY = 50.0
 _ALPHA_LEVEL = 19
 
 
@@ -211,12 +211,9 @@ def model_for(header: Header) -> LoadedModel:
     try:
         lm = load_exact(header.model)
     except AecModelError:
-        raise AecModelError(f"this file needs model {header.model!r}, which is not installed "
-                            f"(see `aecodec models`)") from None
+        raise missing_model(header.model) from None
     if lm.weights_hash != header.weights_hash:
-        raise AecModelError(f"this file was made with other weights for model {header.model!r} "
-                            f"(file {header.weights_hash.hex()}, installed {lm.weights_hash.hex()}); "
-                            f"decode it with the aecodec version that wrote it")
+        raise other_weights(header.model, header.weights_hash, lm.weights_hash)
     return lm
 
 
@@ -224,10 +221,7 @@ def read_symbols(f: AecFile, lm: LoadedModel) -> np.ndarray:
     """The file's integer symbols, after checking its latent shape is the one ``lm`` gives for
     the file's size and quality (so a forged shape never reaches the network)."""
     h = f.header
-    expected = lm.model.latent_shape(h.width, h.height, h.quality)
-    if tuple(h.latent_shape) != tuple(expected):
-        raise AecFormatError(f"latent shape {h.latent_shape} does not match model {h.model} "
-                             f"at {h.width}x{h.height}, quality {h.quality:g} (expected {expected})")
+    check_latent_shape(h, lm.model.latent_shape(h.width, h.height, h.quality))
     return packing.unpack(f.payload, h.latent_shape, h.packing)
 
 
@@ -243,18 +237,5 @@ def decode_with(f: AecFile, lm: LoadedModel) -> Image.Image:
     h = f.header
     symbols = read_symbols(f, lm)
     rgb = np.ascontiguousarray(_decoded_rgb(lm, torch.from_numpy(symbols), h.quality, h.width, h.height))
-    alpha = _decode_alpha(f.alpha, h) if h.mode in ("RGBA", "LA") else None
+    alpha = decode_alpha(f.alpha, h) if h.mode in ("RGBA", "LA") else None
     return to_pil(rgb, h.mode, alpha)
-
-
-def _decode_alpha(chunk: bytes | None, h: Header) -> np.ndarray:
-    if chunk is None:
-        raise AecFormatError(f"mode {h.mode} needs an alpha chunk, and the file has none")
-    n = h.width * h.height
-    try:
-        raw = zstandard.ZstdDecompressor().decompress(chunk, max_output_size=n)
-    except zstandard.ZstdError as exc:
-        raise AecFormatError(f"alpha chunk is corrupt ({exc})") from None
-    if len(raw) != n:
-        raise AecFormatError(f"alpha chunk holds {len(raw)} bytes, expected {n}")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(h.height, h.width)

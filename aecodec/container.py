@@ -14,7 +14,7 @@ from aecodec.errors import AecFormatError, AecHeaderLimitError, AecVersionError
 __all__ = [
     "MAGIC", "FORMAT_VERSION", "MAX_SIDE", "MAX_PIXELS", "MAX_SYMBOLS", "MAX_CHUNK", "MODES",
     "FLAG_ALPHA", "PREFIX", "HEADER_FIELDS", "DIM", "CHUNK_LEN", "CRC",
-    "Header", "AecFile", "write", "read", "read_header", "looks_like_aec",
+    "Header", "AecFile", "write", "read", "read_header", "info", "looks_like_aec",
 ]
 
 MAGIC: bytes = b"\x89AEC"  # high bit set, like PNG's, so a text-mode transfer shows at once
@@ -217,6 +217,12 @@ def _as_bytes(data: bytes) -> bytes:
 def read_header(data: bytes) -> Header:
     """Just the header (for ``info``): ``data`` may stop anywhere after it; no CRC check."""
     return _parse_header(_as_bytes(data))[0]
+
+
+def info(data: bytes) -> Header:
+    """The header of `.aec` bytes (model, size, mode, quality, latent shape), without decoding
+    or checking the rest (``aecodec.verify.verify`` checks the whole file)."""
+    return read_header(data)
 
 
 def read(data: bytes) -> AecFile:

@@ -28,13 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from aecodec.defaults import DEFAULT_EFFORT, EFFORT_MAX, EFFORT_MIN, MODEL_CHOICE_EFFORT
 from aecodec.errors import AecInputError
 
 __all__ = ["EFFORT_MIN", "EFFORT_MAX", "DEFAULT_EFFORT", "MODEL_CHOICE_EFFORT", "check_effort", "iterations",
            "refine", "supports_refinement"]
 
-EFFORT_MIN, EFFORT_MAX, DEFAULT_EFFORT = 1, 9, 1
-MODEL_CHOICE_EFFORT = 6
 # Adam steps of latent refinement per effort (effort 1 is the amortized encoder alone).
 _ITERATIONS = {1: 0, 2: 10, 3: 20, 4: 35, 5: 50, 6: 50, 7: 70, 8: 90, 9: 120}
 

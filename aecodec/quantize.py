@@ -16,12 +16,12 @@ from typing import Literal
 
 import torch
 
+from aecodec.catalog import QUALITY_MAX, QUALITY_MIN  # one definition, torch-free
+
 __all__ = ["QuantMode", "quantize", "to_symbols", "from_symbols", "quality_position",
            "QUALITY_MIN", "QUALITY_MAX"]
 
 QuantMode = Literal["noise", "ste", "round"]
-QUALITY_MIN = 1.0
-QUALITY_MAX = 100.0
 
 
 def quantize(x: torch.Tensor, mode: QuantMode) -> torch.Tensor:

@@ -24,26 +24,27 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
+import json
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from aecodec import catalog
+from aecodec.catalog import (NAME_RE, SIDECAR_FORMAT, families, family_versions, not_installed, resolve,
+                             shipped_dir, shipped_names)
 from aecodec.errors import AecModelError
 from aecodec.models.base import CodecModel
 from aecodec.models.registry import model_class
-from aecodec.versions import ALIASES, is_versioned, split_version, versioned_name
+from aecodec.versions import ALIASES, split_version, versioned_name
 
 __all__ = ["WEIGHTS_FORMAT_VERSION", "LoadedModel", "save_model", "load_model_file", "shipped_dir",
            "shipped_names", "load_shipped", "load_exact", "resolve", "split_version", "versioned_name",
-           "family_versions", "families", "ALIASES", "state_hash"]
+           "family_versions", "families", "ALIASES", "state_hash", "sidecar_of", "write_sidecar", "NAME_RE"]
 
 WEIGHTS_FORMAT_VERSION = 1
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 
@@ -81,6 +82,24 @@ def save_model(model: CodecModel, path: str | Path, card: dict[str, Any] | None 
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(blob, tmp)
     tmp.replace(path)
+    write_sidecar(load_model_file(path), path.with_suffix(".json"))
+
+
+def sidecar_of(lm: LoadedModel) -> dict[str, Any]:
+    """The JSON card of loaded weights (``aecodec.catalog``): what listing models and checking
+    a file's header need, without torch."""
+    mi = lm.model.info()
+    return {"format": SIDECAR_FORMAT, "name": lm.name, "kind": lm.model.kind, "weights_hash": lm.weights_hash.hex(),
+            "info": {"domain": mi.domain, "fixed_size": list(mi.fixed_size) if mi.fixed_size else None,
+                     "description": mi.description},
+            "shape": lm.model.shape_spec(), "config": lm.model.config_dict(), "card": lm.card}
+
+
+def write_sidecar(lm: LoadedModel, path: str | Path) -> None:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(sidecar_of(lm), indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
 
 
 def _build(name: str, blob: dict[str, Any]) -> LoadedModel:
@@ -116,66 +135,11 @@ def load_model_file(path: str | Path) -> LoadedModel:
     return _build(path.stem, blob)
 
 
-def shipped_dir() -> Path:
-    """The folder of shipped weights: the installed ``aecodec.zoo`` package data (the repository's ``weights/`` folder), or the
-    repository's ``weights/`` when running from a source checkout."""
-    try:
-        d = Path(str(resources.files("aecodec.zoo")))
-        if d.is_dir() and any(d.glob("*.pt")):
-            return d
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "weights"
-
-
-def shipped_names() -> list[str]:
-    """Exact names of the installed models, every version (weight file stems), sorted."""
-    d = shipped_dir()
-    return sorted(p.stem for p in d.glob("*.pt") if NAME_RE.match(p.stem)) if d.is_dir() else []
-
-
-def families() -> dict[str, list[tuple[int, str]]]:
-    """Installed families → their (version, exact name) pairs, oldest first."""
-    out: dict[str, list[tuple[int, str]]] = {}
-    for name in shipped_names():
-        fam, ver = split_version(name)
-        out.setdefault(fam, []).append((ver, name))
-    return {f: sorted(v) for f, v in sorted(out.items())}
-
-
-def family_versions(family: str) -> list[tuple[int, str]]:
-    return families().get(family, [])
-
-
-def _not_installed(name: str) -> AecModelError:
-    known = ", ".join(shipped_names()) or "none"
-    return AecModelError(f"model {name!r} is not installed (installed: {known})")
-
-
-def resolve(name: str) -> str:
-    """The exact installed name a user's model name means: an alias or a family name is the
-    family's newest version; an exact name (``conv-photos.v1`` for version 1) is itself."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise _not_installed(str(name))
-    name = ALIASES.get(name, name)
-    installed = set(shipped_names())
-    fam, ver = split_version(name)
-    if is_versioned(name):
-        exact = versioned_name(fam, ver)
-        if exact in installed:
-            return exact
-        raise _not_installed(name)
-    versions = family_versions(name)
-    if versions:
-        return versions[-1][1]
-    raise _not_installed(name)
-
-
 def load_exact(name: str) -> LoadedModel:
     """Load the installed weights of exactly this name, as a ``.aec`` header records it (no
     alias, no newest-version resolution: a file's model never changes under it)."""
     if not NAME_RE.match(name) or name not in shipped_names():
-        raise _not_installed(name)
+        raise not_installed(name)
     return _load_cached(name)
 
 
@@ -186,4 +150,4 @@ def load_shipped(name: str) -> LoadedModel:
 
 @lru_cache(maxsize=16)
 def _load_cached(exact: str) -> LoadedModel:
-    return load_model_file(shipped_dir() / f"{exact}.pt")
+    return load_model_file(catalog.shipped_dir() / f"{exact}.pt")

@@ -30,7 +30,7 @@ def _rewrite(data: bytes, **changes: Any) -> bytes:
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(aecodec.__all__) == sorted([
-        "__version__", "compress", "decompress", "info", "models", "model_info", "Codec", "denoise", "denoising_twin", "MAGIC",
+        "__version__", "compress", "decompress", "info", "list_models", "model_info", "Codec", "denoise", "denoising_twin", "MAGIC",
         "FORMAT_VERSION", "AecError", "AecFormatError", "AecVersionError", "AecModelError",
         "AecInputError", "AecLimitError", "AecOutputError",
     ])
@@ -38,6 +38,10 @@ def test_public_surface_is_pinned() -> None:
     assert aecodec.FORMAT_VERSION == 1
     for name in aecodec.__all__:
         assert hasattr(aecodec, name)
+    # the subpackage is never shadowed by a function of the same name (it was: models())
+    import importlib
+    importlib.import_module("aecodec.models")
+    assert aecodec.models.__name__ == "aecodec.models"
 
 
 def test_import_does_not_register_a_pillow_plugin() -> None:
@@ -96,7 +100,7 @@ def test_odd_sizes_round_trip(astronaut: np.ndarray, size: tuple[int, int]) -> N
 
 def test_large_image_round_trip(astronaut: np.ndarray) -> None:
     big = np.concatenate([astronaut, astronaut[:, :256]], axis=1)  # 768x512
-    data = aecodec.compress(big, quality=50, model="pca-block" if "pca-block" in aecodec.models() else FAST_MODEL)
+    data = aecodec.compress(big, quality=50, model="pca-block" if "pca-block" in aecodec.list_models() else FAST_MODEL)
     out = aecodec.decompress(data)
     assert (out.mode, out.size) == ("RGB", (768, 512))
     assert _psnr(big, np.asarray(out)) > 25
@@ -140,7 +144,7 @@ def test_compress_many_yields_error_in_place_of_bad_input(astro64: np.ndarray, c
 
 
 def test_fixed_size_model_refuses_other_sizes(astro64: np.ndarray) -> None:
-    fixed = [(m, aecodec.model_info(m)["fixed_size"]) for m in aecodec.models()]
+    fixed = [(m, aecodec.model_info(m)["fixed_size"]) for m in aecodec.list_models()]
     fixed = [(m, fs) for m, fs in fixed if fs is not None]
     if not fixed:
         pytest.skip("no fixed-size model installed")

@@ -260,7 +260,7 @@ def _fake_api() -> Any:
         "toy-denoise": {"domain": "photos", "fixed_size": None, "description": "toy's denoising twin"},
     }
     return SimpleNamespace(
-        compress=compress, decompress=decompress, models=lambda: list(infos), model_info=infos.__getitem__
+        compress=compress, decompress=decompress, list_models=lambda: list(infos), model_info=infos.__getitem__
     )
 
 

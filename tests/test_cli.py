@@ -251,7 +251,7 @@ def test_bad_aec_files_are_one_line(tmp_path: Path, aec64: bytes, kind: str) -> 
 def test_failed_write_leaves_no_temp_file(monkeypatch: pytest.MonkeyPatch, png_path: Path) -> None:
     def boom(*args: Any) -> None:
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr("aecodec.cli.os.replace", boom)
+    monkeypatch.setattr("aecodec.atomic.os.replace", boom)
     r = run("compress", png_path)
     assert r.exit_code == 1
     one_error_line(r, "Permission denied")
@@ -298,7 +298,7 @@ def test_info_on_a_damaged_header_is_one_line(tmp_path: Path, aec_path: Path, ae
 def test_models_lists_installed_models() -> None:
     r = run("models")
     assert r.exit_code == 0
-    for name in aecodec.models():
+    for name in aecodec.list_models():
         assert re.search(rf"^[* ] {re.escape(name)} +v\d+ ", r.stdout, re.M)
     assert "any size" in r.stdout and " MB" in r.stdout
     assert "steps:" in run("models", "-v").stdout

@@ -13,8 +13,8 @@ from skimage import data
 
 from aecodec.api import compress, decompress, info
 from aecodec.bench.metrics import psnr
-from aecodec.cli_denoise import denoise as denoise_cmd
-from aecodec.cli_denoise import denoised_path, plan_outputs
+from aecodec.cli.denoise import denoise as denoise_cmd
+from aecodec.cli.denoise import denoised_path, plan_outputs
 from aecodec.denoising import AUTO_SIGMA, DenoisingCodec, denoise, denoising_twin, estimate_noise, is_denoising
 from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
 

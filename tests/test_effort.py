@@ -53,7 +53,7 @@ def test_rate_rises_with_quality_at_a_high_effort(small: np.ndarray) -> None:
 
 def test_model_choice_only_when_the_model_is_left_to_the_codec(small: np.ndarray) -> None:
     chosen = aecodec.info(aecodec.compress(small, quality=40, effort=6)).model
-    assert chosen in aecodec.models()
+    assert chosen in aecodec.list_models()
     named = aecodec.info(aecodec.compress(small, quality=40, model="conv-photos", effort=6)).model
     assert named == load_shipped("conv-photos").name
 

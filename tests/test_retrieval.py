@@ -12,7 +12,7 @@ from PIL import Image
 from skimage import data as skdata
 
 import aecodec
-from aecodec.cli_retrieval import index_cmd, similar_cmd
+from aecodec.cli.retrieval import index_cmd, similar_cmd
 from aecodec.errors import AecFormatError, AecInputError, AecOutputError
 from aecodec.retrieval import DESCRIPTORS, INDEX_FORMAT, Index, build_index, describe_symbols
 from aecodec.sheet import contact_sheet

@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 import aecodec
-from aecodec import weights
+from aecodec import catalog, weights
 from aecodec.cli import main
 from aecodec.errors import AecModelError
 from aecodec.versions import split_version, versioned_name
@@ -23,7 +23,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 def test_every_installed_version_has_a_golden_file() -> None:
     golden = {p.stem.split("_")[1] for p in DATA.glob("golden_*.aec")}
-    assert set(aecodec.models()) <= golden
+    assert set(aecodec.list_models()) <= golden
 
 
 @pytest.mark.parametrize("exact, family, version", [
@@ -54,7 +54,7 @@ def two_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def add_v2() -> None:
         torch.save(blob, tmp_path / "toy.v2.pt")
 
-    monkeypatch.setattr(weights, "shipped_dir", lambda: tmp_path)
+    monkeypatch.setattr(catalog, "shipped_dir", lambda: tmp_path)
     weights._load_cached.cache_clear()
     yield add_v2
     weights._load_cached.cache_clear()
@@ -83,7 +83,7 @@ def test_new_version_never_orphans_an_old_file(two_versions, astro64: np.ndarray
 def test_file_naming_a_missing_version_is_a_clear_error(two_versions, astro64: np.ndarray) -> None:
     two_versions()
     data = aecodec.compress(astro64, quality=60, model="toy")
-    (weights.shipped_dir() / "toy.v2.pt").unlink()
+    (catalog.shipped_dir() / "toy.v2.pt").unlink()
     weights._load_cached.cache_clear()
     with pytest.raises(AecModelError, match="toy.v2.*not installed"):
         aecodec.decompress(data)

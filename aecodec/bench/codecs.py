@@ -262,12 +262,12 @@ PILLOW_CODECS: dict[str, PillowCodec] = {
 
 
 def aec_api() -> Any:
-    """aecodec's public API (compress, decompress, models, model_info), imported lazily.
+    """aecodec's public API (compress, decompress, list_models, model_info), imported lazily.
 
     Imported on demand rather than at module import so the benchmark works (with the
     reference codecs) before or without aecodec's models. Raises AecModelError if missing.
     """
-    needed = ("compress", "decompress", "models", "model_info")
+    needed = ("compress", "decompress", "list_models", "model_info")
     try:
         top = importlib.import_module("aecodec")
         if all(hasattr(top, n) for n in needed):
@@ -288,7 +288,7 @@ def aec_model_names(denoising: bool = False) -> list[str]:
     from aecodec.denoising import is_denoising
     from aecodec.weights import split_version
     newest: dict[str, tuple[int, str]] = {}
-    for m in aec_api().models():
+    for m in aec_api().list_models():
         family, version = split_version(m)
         if denoising or not is_denoising(m):
             newest[family] = max(newest.get(family, (0, m)), (version, m))
@@ -355,7 +355,7 @@ def make_codec(name: str) -> Codec:
             api.model_info(model)  # a family or alias means its newest version
         except (AecError, KeyError):
             raise AecModelError(
-                f"unknown aecodec model {model!r}; known: {', '.join(api.models()) or 'none'}"
+                f"unknown aecodec model {model!r}; known: {', '.join(api.list_models()) or 'none'}"
             )
         return AecModelCodec(model, api)
     known = ", ".join(list(PILLOW_CODECS) + list(EXTRA_CODECS) + [AEC_PREFIX + "<model>"])

@@ -76,6 +76,11 @@ class CodecModel(nn.Module):
     def decode(self, symbols: torch.Tensor, quality: float) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def shape_spec(self) -> dict[str, Any] | None:
+        """The latent shape rule for the model's JSON card (``aecodec.catalog.latent_shape``),
+        so that a file's header can be checked without torch; None if the kind has none."""
+        return None
+
     def latent_shape(self, width: int, height: int, quality: float) -> tuple[int, ...]:
         """The symbol shape ``encode`` gives for an image of this size at this quality (the
         decoder checks a file's header against it before decoding anything)."""

@@ -16,6 +16,7 @@ more finely.
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass, field
 
 import torch
@@ -144,6 +145,9 @@ class ConvAutoencoder(CodecModel):
         lo, hi, t = quality_position(quality, self.config.levels)
         level = torch.full((z.shape[0],), lo if t < 0.5 else hi, dtype=torch.long, device=z.device)
         return self.density.bits(z, level, pass_bound=True)
+
+    def shape_spec(self) -> dict[str, Any]:
+        return {"grid": [self.config.latent_channels, self.stride]}
 
     def latent_shape(self, width: int, height: int, quality: float) -> tuple[int, ...]:
         return (self.config.latent_channels, -(-height // self.stride), -(-width // self.stride))

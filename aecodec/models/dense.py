@@ -9,6 +9,7 @@ spread on the training data (``code_std``, measured after training by ``calibrat
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass, field
 
 import torch
@@ -65,6 +66,9 @@ class _FixedSizeAE(CodecModel):
         """Record each code dimension's spread on (a sample of) the training images."""
         codes = torch.cat([self._code(b) for b in x.split(256)])
         self.code_std.copy_(codes.float().std(0).clamp_min(1e-6))
+
+    def shape_spec(self) -> dict[str, Any]:
+        return {"vector": self.config.code}
 
     def latent_shape(self, width: int, height: int, quality: float) -> tuple[int, ...]:
         return (self.config.code,)

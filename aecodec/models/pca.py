@@ -10,23 +10,20 @@ count K(quality) is the first latent dimension written in the header).
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from aecodec.catalog import pca_step
 from aecodec.errors import AecInputError
 from aecodec.models.base import CodecModel, ModelInfo, ModelOutput
 from aecodec.models.registry import register_model
-from aecodec.quantize import QUALITY_MAX, QUALITY_MIN
 
 __all__ = ["BlockPCAConfig", "BlockPCA", "EigenfacesConfig", "Eigenfaces", "pca_step"]
 
 
-def pca_step(quality: float, step_lo: float, step_hi: float) -> float:
-    """Quantization step for a quality: log-linear from ``step_lo`` (q=1) to ``step_hi`` (q=100)."""
-    t = (float(quality) - QUALITY_MIN) / (QUALITY_MAX - QUALITY_MIN)
-    return math.exp((1 - t) * math.log(step_lo) + t * math.log(step_hi))
 
 
 class _PCABase(CodecModel):
@@ -60,6 +57,11 @@ class _PCABase(CodecModel):
         self.mean.copy_(mean.float())
         self.basis.copy_(vh.float())
         self.std.copy_((s / math.sqrt(max(v.shape[0] - 1, 1))).float())
+
+    def shape_spec(self) -> dict[str, Any]:
+        return {"pca": {"std": self.std.float().tolist(), "keep_ratio": self.keep_ratio,
+                        "step_lo": self.config.step_lo, "step_hi": self.config.step_hi,
+                        "block": getattr(self.config, "block", None)}}
 
     def _kept(self, step: float) -> int:
         return max(1, int((self.std > self.keep_ratio * step).sum()))

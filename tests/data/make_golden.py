@@ -39,7 +39,7 @@ def _default_cases() -> dict[str, tuple[str, float, object]]:
     version): quality 50 on a crop of the astronaut, at the model's fixed size if it has one."""
     have = {p.stem.split("_")[1] for p in HERE.glob("golden_*.aec")} | {k.split("_")[0] for k in CASES}
     out = {}
-    for exact in aecodec.models():
+    for exact in aecodec.list_models():
         if exact in have:
             continue
         family, version = split_version(exact)

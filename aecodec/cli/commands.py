@@ -1,4 +1,6 @@
-"""The ``aecodec`` command line: click commands that parse arguments and call the API."""
+"""The file commands (compress, decompress, info, models) and bench and train: click commands
+that parse arguments and call the API. Nothing heavy is imported until a command runs, so
+``--help``, ``info`` and ``models`` start without torch."""
 
 from __future__ import annotations
 
@@ -11,21 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, NoReturn, Sequence
 
+from typing import TYPE_CHECKING
+
 import click
-import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 import aecodec
 from aecodec.atomic import write_atomic
-from aecodec.cli_io import STDIO, binary_stream, check_output
-from aecodec.effort import DEFAULT_EFFORT, EFFORT_MAX, EFFORT_MIN, MODEL_CHOICE_EFFORT
-from aecodec.versions import split_version
-from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY
-from aecodec.denoising import denoising_codec
+from aecodec.cli.io import STDIO, binary_stream, check_output
+from aecodec.defaults import DEFAULT_EFFORT, DEFAULT_MODEL, DEFAULT_QUALITY, EFFORT_MAX, EFFORT_MIN, MODEL_CHOICE_EFFORT
 from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
+from aecodec.versions import split_version
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["compress", "decompress", "info", "models", "bench", "train", "plan_outputs", "write_output",
+           "format_for", "encode_image", "parse_qualities"]
 
 _STDIN_LABEL = "<stdin>"
 _CHUNK = 16  # inputs handed to the codec at a time: batches equal sizes, bounds memory
@@ -106,19 +110,6 @@ def write_output(out: str, data: bytes) -> None:
         raise AecOutputError(f"output {out}: cannot write ({exc.strerror or exc})") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(aecodec.__version__, "-V", "--version", prog_name="aecodec")
-def main() -> None:
-    """aecodec: a learned image codec (autoencoder + zstd) and its .aec files.
-
-    \b
-      aecodec compress face.png            -> face.aec
-      aecodec decompress face.aec          -> face.decoded.png
-      aecodec info face.aec                   the header (the file is checked, not decoded)
-      aecodec models                          the installed models
-    """
-
-
 @dataclass
 class _Job:
     src: str
@@ -166,6 +157,7 @@ def _run(inputs: Sequence[str], out: str | None, ext: str, force: bool, desc: st
 
 def _compress_report(job: _Job, data: bytes) -> str:
     """Output name, bytes, bits per pixel of the real file and PSNR of its decoding."""
+    import numpy as np
     from skimage.metrics import peak_signal_noise_ratio
 
     from aecodec.images import load_image
@@ -179,7 +171,7 @@ def _compress_report(job: _Job, data: bytes) -> str:
            f"{8.0 * len(data) / (h.width * h.height):.4f} bpp, PSNR {psnr:.2f} dB, model {h.model}"
 
 
-@main.command()
+@click.command()
 @click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
 @click.option("-o", "--output", "out", metavar="OUT", help="Output file, '-' for stdout, or a folder "
               "(existing, or ending in '/') for several inputs. Default: IMAGE with .aec.")
@@ -198,6 +190,7 @@ def _compress_report(job: _Job, data: bytes) -> str:
 def compress(images: tuple[str, ...], out: str | None, quality: float, model: str | None, effort: int,
              denoise: bool, force: bool, verbose: bool) -> None:
     """Compress images (PNG, JPEG, ...; '-' reads stdin) to .aec files."""
+    from aecodec.denoising import denoising_codec
     codec = denoising_codec(model or DEFAULT_MODEL, quality, effort) if denoise \
         else aecodec.Codec(model=model, quality=quality, effort=effort)
     _run(images, out, ".aec", force, "compress",
@@ -207,6 +200,8 @@ def compress(images: tuple[str, ...], out: str | None, quality: float, model: st
 
 def format_for(path: str) -> str:
     """The Pillow format an output path's extension names (PNG for stdout)."""
+    from PIL import Image
+
     ext = ".png" if path == STDIO else Path(path).suffix.lower()
     if ext == ".aec":
         raise AecOutputError("decompress writes images, not .aec files (use compress for those)")
@@ -219,6 +214,8 @@ def format_for(path: str) -> str:
 
 def encode_image(im: Image.Image, fmt: str, notes: list[str]) -> bytes:
     """The bytes of ``im`` in Pillow format ``fmt``; alpha is composited onto white for JPEG."""
+    from PIL import Image
+
     if fmt == "JPEG" and im.mode in ("RGBA", "LA"):
         base = Image.new(im.mode[:-1], im.size, 255 if im.mode == "LA" else (255, 255, 255))
         base.paste(im.convert(base.mode), mask=im.getchannel("A"))
@@ -243,7 +240,7 @@ def _decompress_one(job: _Job) -> bytes | AecError:
     return data
 
 
-@main.command()
+@click.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE.aec...")
 @click.option("-o", "--output", "out", metavar="OUT", help="Output image (its extension picks the "
               "format), '-' for PNG on stdout, or a folder (FOLDER/NAME.png). Default: NAME.decoded.png beside "
@@ -258,7 +255,7 @@ def decompress(files: tuple[str, ...], out: str | None, force: bool, verbose: bo
          tag=DECODED_TAG)
 
 
-@main.command()
+@click.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE.aec...")
 @_friendly
 def info(files: tuple[str, ...]) -> None:
@@ -299,7 +296,7 @@ def _card_lines(card: dict[str, Any]) -> list[str]:
     return out
 
 
-@main.command()
+@click.command()
 @click.option("-v", "--verbose", is_flag=True, help="Add facts from each model's card (training, results).")
 @_friendly
 def models(verbose: bool) -> None:
@@ -308,8 +305,9 @@ def models(verbose: bool) -> None:
     A family name (or its alias, e.g. `photos`, `faces`) means its newest version, marked `*`;
     older versions stay installed so that every file they wrote still decodes.
     """
-    from aecodec.weights import ALIASES, families, shipped_dir
-    if not aecodec.models():
+    from aecodec.catalog import families, shipped_dir
+    from aecodec.versions import ALIASES
+    if not aecodec.list_models():
         raise AecModelError(f"no models are installed (looked in {shipped_dir()})")
     failed = 0
     alias_of = {fam: a for a, fam in ALIASES.items()}
@@ -361,7 +359,7 @@ def _bd_text(result: Any) -> list[str]:
     return lines
 
 
-@main.command()
+@click.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="IMAGE_OR_FOLDER...")
 @click.option("-c", "--codecs", help="Comma-separated codecs: jpeg, webp, avif, jpeg2000, heif, jxl, aec:<model>. "
               "Default: all that are installed and take every image, with the plain (not denoising) models.")
@@ -394,7 +392,7 @@ def bench(inputs: tuple[str, ...], codecs: str | None, out: str, qualities: tupl
     click.echo(f"report: {Path(out) / 'report.md'}")
 
 
-@main.command()
+@click.command()
 @click.option("--config", "config", default=DEFAULT_MODEL, show_default=True, metavar="FILE.json|MODEL",
               help="A training config (JSON; the repository's configs/ has the shipped ones), or an installed "
               "model's name: the config its weight card records, without its data (give --images or --lfw).")
@@ -423,7 +421,7 @@ def train(config: str, images: tuple[str, ...], lfw: str | None, out: str | None
     The weights file is never overwritten without -f (a shipped one included); to compress with
     it, copy it into the installed weights folder under a new name (see the README).
     """
-    from aecodec.cli_io import check_folder
+    from aecodec.cli.io import check_folder
     from aecodec.train import TrainConfig, train as run_training
     given: dict[str, Any] = {k: v for k, v in {"steps": steps, "time_budget_s": time_budget, "device": device,
                                                "out": out}.items() if v is not None}
@@ -443,13 +441,3 @@ def train(config: str, images: tuple[str, ...], lfw: str | None, out: str | None
     result = run_training(cfg, resume=resume, progress=sys.stderr.isatty())
     click.echo(f"trained {result.steps} steps in {result.wall_s:.0f} s")
     click.echo(f"weights: {cfg.out}" if cfg.out else f"checkpoint: {cfg.checkpoint} (no --out: no weight file)")
-
-
-from aecodec.cli_denoise import denoise as _denoise_command  # noqa: E402  (after main exists)
-
-main.add_command(_denoise_command)
-
-from aecodec.cli_retrieval import index_cmd, similar_cmd  # noqa: E402
-
-main.add_command(index_cmd, "index")
-main.add_command(similar_cmd, "similar")

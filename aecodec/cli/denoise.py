@@ -6,18 +6,19 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 import click
-from PIL import Image
 from tqdm import tqdm
 
 from aecodec.atomic import write_atomic
-from aecodec.cli_io import check_output
-from aecodec.codec import DEFAULT_MODEL, DEFAULT_QUALITY, check_quality
+from aecodec.cli.io import check_output
 from aecodec.container import read_header
-from aecodec.denoising import denoising_codec
+from aecodec.defaults import DEFAULT_MODEL, DEFAULT_QUALITY
 from aecodec.errors import AecError, AecOutputError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["denoise", "denoised_path", "plan_outputs", "image_format_for"]
 
@@ -51,6 +52,8 @@ def plan_outputs(inputs: Sequence[str], out: str | None) -> list[Path]:
 
 def image_format_for(path: Path) -> str:
     """Pillow's format name for an output path, from its extension; AecOutputError if unknown."""
+    from PIL import Image
+
     suffix = path.suffix.lower()
     if suffix == ".aec":
         raise AecOutputError(f"output {path}: denoise writes an image; for a .aec file use "
@@ -118,6 +121,8 @@ def denoise(images: tuple[str, ...], out: str | None, quality: float, model: str
     if out is not None and len(images) > 1 and not _is_folder(out):  # a usage error, as for compress
         raise click.UsageError("with several inputs, -o must be a folder (an existing one, or a path ending in '/')")
     try:
+        from aecodec.codec import check_quality
+        from aecodec.denoising import denoising_codec
         check_quality(quality)
         codec = denoising_codec(model, quality)
         outputs = plan_outputs(images, out)

@@ -9,7 +9,7 @@ from typing import NoReturn
 import click
 from tqdm import tqdm
 
-from aecodec.cli_io import check_folder
+from aecodec.cli.io import check_folder
 from aecodec.errors import AecError, AecOutputError
 
 __all__ = ["index_cmd", "similar_cmd"]
@@ -48,7 +48,8 @@ def index_cmd(paths: tuple[Path, ...], output: Path, model: str | None, quality:
     that cannot be read, are corrupt or come from another model are reported on stderr and
     skipped; the exit status is then 1. If nothing can be indexed, no index is written.
     """
-    from aecodec.codec import DEFAULT_QUALITY, check_quality
+    from aecodec.codec import check_quality
+    from aecodec.defaults import DEFAULT_QUALITY
     from aecodec.retrieval import DEFAULT_DESCRIPTOR, Index, build_index
 
     skipped: list[str] = []
