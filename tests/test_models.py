@@ -149,3 +149,24 @@ def test_code_step_maps_symbols_back_to_code_units() -> None:
     pca.fit_vectors(torch.rand(40, 3 * 8 * 8))
     assert pca.code_step(10.0).shape == pca.code_spread().shape == pca.std.shape
     assert float(pca.code_step(90.0)[0]) < float(pca.code_step(10.0)[0])
+
+
+def test_bfloat16_encoder_moves_few_symbols_and_can_be_turned_off(monkeypatch) -> None:
+    import torch
+    from skimage import data as skdata
+
+    from aecodec.codec import to_tensor
+    from aecodec.models import conv
+    from aecodec.weights import load_shipped
+
+    model = load_shipped("conv-photos").model
+    x = to_tensor([skdata.astronaut()[:128, :128]], model.stride)
+    exact = torch.round(model.scaled_latents(x, 50)).to(torch.int32)
+    monkeypatch.setenv("AECODEC_ENCODER", "float32")
+    assert not conv.bf16_encoder(torch.device("cpu"))
+    assert torch.equal(model.encode(x, 50), exact)
+    monkeypatch.delenv("AECODEC_ENCODER")
+    fast = model.encode(x, 50)
+    assert fast.shape == exact.shape
+    moved = fast != exact
+    assert moved.float().mean() < 0.02 and (fast - exact).abs().max() <= 2

@@ -15,7 +15,9 @@ more finely.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from typing import Any
 from dataclasses import dataclass, field
 
@@ -30,6 +32,22 @@ from aecodec.models.registry import register_model
 from aecodec.quantize import quality_position, quantize, to_symbols
 
 __all__ = ["ConvConfig", "ConvAutoencoder", "default_lambdas"]
+
+
+def bf16_encoder(device: torch.device) -> bool:
+    """Whether ``encode`` runs ``g_a`` in bfloat16: on CPUs with native bfloat16 (oneDNN says
+    so; elsewhere it would be emulated and slower), unless ``AECODEC_ENCODER=float32``."""
+    if os.environ.get("AECODEC_ENCODER", "").lower() == "float32" or device.type != "cpu":
+        return False
+    return _cpu_bf16()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def default_lambdas(levels: int = 12, lo: float = 0.001, hi: float = 0.25) -> list[float]:
@@ -110,9 +128,14 @@ class ConvAutoencoder(CodecModel):
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, quality: float) -> torch.Tensor:
+        """Symbols of ``x``. The analysis transform runs in bfloat16 where the CPU has native
+        bfloat16 (``bf16_encoder``): 2–3x faster, and the files are as good (about 0.5 % of the
+        symbols move by 1; BD-rate within ±0.25 %, benchmarks/bf16_encode.md). The gains and the
+        rounding stay float32; only the symbols are stored, so the decoder is unchanged."""
         enc, _ = self._gains_at(quality)
-        y = self.g_a(x.contiguous(memory_format=torch.channels_last)).float()
-        return to_symbols(y * enc)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16_encoder(x.device)):
+            y = self.g_a(x.contiguous(memory_format=torch.channels_last))
+        return to_symbols(y.float() * enc)
 
     @torch.inference_mode()
     def decode(self, symbols: torch.Tensor, quality: float) -> torch.Tensor:
