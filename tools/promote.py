@@ -14,7 +14,7 @@ version, ``conv-faces`` (the face model the default should approach on faces) an
 The gate passes when the candidate's BD-rate against the family's newest version is at least
 ``--min-gain`` percent (default 1) below zero on every set in the run's ``gate_sets``: every
 version stays installed for good, so one is not worth shipping for noise. ``--write`` then saves ``weights/<family>.vN.pt``
-(float16, with a card of the run and these measurements), makes its golden files, and appends
+(float16, with a card of the run and these measurements, and its JSON card ``.json`` beside it), makes its golden files, and appends
 the result to ``benchmarks/training/gate.md``; released versions are never touched.
 """
 
@@ -204,7 +204,7 @@ def _ship(cand, ck, cfg, target: str, curves, bd) -> None:
     save_model(cand.model.float(), path, card=card)
     import subprocess
     subprocess.run([sys.executable, str(ROOT / "tests" / "data" / "make_golden.py")], check=True, cwd=ROOT)
-    print(f"shipped {path} ({path.stat().st_size / 1e6:.2f} MB); golden files made; commit both")
+    print(f"shipped {path} ({path.stat().st_size / 1e6:.2f} MB); its .json card and golden files made; commit all three")
 
 
 def _pct(x: float | None) -> str:
