@@ -132,3 +132,21 @@ def test_a_golden_file_pins_the_context_method() -> None:
 
     golden = Path(__file__).resolve().parent / "data" / "golden_conv-photos.v2_q50_context_rgb.aec"
     assert aecodec.info(golden.read_bytes()).packing == CONTEXT
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_context_file_decodes_to_the_same_symbols_in_a_fresh_process(threads: str, tmp_path) -> None:
+    """Written here, unpacked in another process with another thread count: the same symbols."""
+    import os
+    import subprocess
+    import sys
+
+    v = _grid(7, channels=40, h=12, w=10)
+    _, data = pack(v, CONTEXT)
+    (tmp_path / "p.bin").write_bytes(data)
+    code = ("import sys, numpy as np; from aecodec.pack import unpack; "
+            f"v = unpack(open(sys.argv[1], 'rb').read(), {v.shape}, 3); sys.stdout.write(v.tobytes().hex())")
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p.bin")], capture_output=True, text=True,
+                       env=env, timeout=120, check=True)
+    assert bytes.fromhex(r.stdout) == v.astype(np.int32).tobytes()
