@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["LEAD", "CLASSES", "COEFFICIENTS", "PHASES", "log_bin", "scale_nibbles", "lead_channels",
-           "phase_positions", "phase_classes"]
+           "phase_positions", "phase_features", "phase_classes"]
 
 LEAD = 16
 CLASSES = 16
@@ -87,15 +87,22 @@ def _neighbours(m: np.ndarray) -> np.ndarray:
     return p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:]
 
 
+def phase_features(phase: int, mag: np.ndarray, lead: np.ndarray, channels: np.ndarray,
+                   mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bS, bN) of the symbols of ``phase``, each of shape ``(len(channels), mask.sum())``, from
+    the magnitudes ``mag`` (K, H, W) int64 of the symbols decoded in the phases before it (the
+    others may hold anything: they are not read); 0 where the phase's row does not use one."""
+    shape = (len(channels), int(mask.sum()))
+    _, b, c, _ = COEFFICIENTS[phase]
+    bs = np.broadcast_to(log_bin(mag[lead].sum(axis=0)[mask])[None, :], shape) if b else np.zeros(shape, np.int64)
+    bn = log_bin(_neighbours(mag[channels])[:, mask]) if c else np.zeros(shape, np.int64)
+    return bs, bn
+
+
 def phase_classes(phase: int, mag: np.ndarray, s: np.ndarray, lead: np.ndarray,
                   channels: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Classes of the symbols of ``phase`` (shape ``(len(channels), mask.sum())``), from the
-    magnitudes ``mag`` (K, H, W) int64 of the symbols decoded in the phases before it (the
-    others may hold anything: they are not read)."""
+    """Classes of the symbols of ``phase`` (shape ``(len(channels), mask.sum())``); see
+    ``phase_features`` for what is read."""
     a, b, c, d = (int(t) for t in COEFFICIENTS[phase])
-    acc = np.broadcast_to((a * s[channels] + d)[:, None], (len(channels), int(mask.sum()))).copy()
-    if b:
-        acc += b * log_bin(mag[lead].sum(axis=0)[mask])[None, :]
-    if c:
-        acc += c * log_bin(_neighbours(mag[channels])[:, mask])
-    return np.clip(acc >> 2, 0, CLASSES - 1)
+    bs, bn = phase_features(phase, mag, lead, channels, mask)
+    return np.clip((a * s[channels][:, None] + b * bs + c * bn + d) >> 2, 0, CLASSES - 1)

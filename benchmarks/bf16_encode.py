@@ -11,6 +11,7 @@ against the float32 one (negative: smaller files at equal PSNR).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,23 +30,26 @@ from aecodec.bench.metrics import psnr  # noqa: E402
 from aecodec.codec import _finish, decode_with, to_tensor  # noqa: E402
 from aecodec.container import read  # noqa: E402
 from aecodec.images import load_image  # noqa: E402
-from aecodec.quantize import to_symbols  # noqa: E402
-from aecodec.weights import load_shipped  # noqa: E402
+from aecodec.models.conv import bf16_encoder  # noqa: E402
+from aecodec.weights import load_exact  # noqa: E402
 
-MODEL = "conv-photos"
+MODEL = "conv-photos.v2"  # the default when this was measured
 
 
-@torch.inference_mode()
 def symbols(lm, x: torch.Tensor, q: float, bf16: bool) -> torch.Tensor:
-    enc, _ = lm.model._gains_at(q)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        y = lm.model.g_a(x.contiguous(memory_format=torch.channels_last))
-    return to_symbols(y.float() * enc)
+    """The model's own ``encode``, with its bfloat16 path on or off (``AECODEC_ENCODER``)."""
+    if bf16:
+        os.environ.pop("AECODEC_ENCODER", None)
+    else:
+        os.environ["AECODEC_ENCODER"] = "float32"
+    return lm.model.encode(x, q)
 
 
 def main() -> None:
     torch.set_num_threads(2)
-    lm = load_shipped(MODEL)
+    if not bf16_encoder(torch.device("cpu")):
+        sys.exit("bf16_encode: this CPU has no native bfloat16: nothing to compare")
+    lm = load_exact(MODEL)
     sets = image_sets("test", 24, 12)
     print("# bfloat16 encoder against float32\n")
     print(f"Command: `python benchmarks/bf16_encode.py > benchmarks/bf16_encode.md`; model {lm.name}, "

@@ -82,10 +82,7 @@ def routed(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lead, mag = ctx.lead_channels(s), (x + 1) >> 1
     cells = []
     for phase, (ch, mask) in enumerate(ctx.phase_positions(lead, *x.shape[1:])):
-        bs = ctx.log_bin(mag[lead].sum(axis=0)[mask])[None, :] * (phase >= 2)
-        p = np.pad(mag[ch], ((0, 0), (1, 1), (1, 1)))
-        bn = ctx.log_bin((p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:])[:, mask])
-        bn = bn * (phase % 2 == 1)
+        bs, bn = ctx.phase_features(phase, mag, lead, ch, mask)
         cells.append((((phase * 256 + ch[:, None]) * 16 + bs) * 16 + bn).ravel())
     return classes, values, np.concatenate(cells)
 
@@ -166,11 +163,7 @@ def fit(faces_n: int, bsds_n: int) -> None:
                     s = ctx.scale_nibbles(va)
                     lead, mag = ctx.lead_channels(s), (x + 1) >> 1
                     for phase, (ch, mask) in enumerate(ctx.phase_positions(lead, *x.shape[1:])):
-                        bs = np.broadcast_to(ctx.log_bin(mag[lead].sum(axis=0)[mask])[None, :] * (phase >= 2),
-                                             (len(ch), int(mask.sum())))
-                        p = np.pad(mag[ch], ((0, 0), (1, 1), (1, 1)))
-                        bn = ctx.log_bin((p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2]
-                                          + p[:, 1:-1, 2:])[:, mask]) * (phase % 2 == 1)
+                        bs, bn = ctx.phase_features(phase, mag, lead, ch, mask)
                         key = ((phase * 16 + s[ch][:, None]) * 16 + bs) * 16 + bn
                         keys, inv = np.unique(key.ravel(), return_inverse=True)
                         sums = np.bincount(inv, weights=mag[ch][:, mask].ravel())
