@@ -23,6 +23,7 @@ from PIL import Image
 
 from aecodec import effort as effort_search
 from aecodec import pack as packing
+from aecodec import tiles
 from aecodec.container import AecFile, Header, read, write
 from aecodec.defaults import DEFAULT_MODEL, DEFAULT_QUALITY
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError
@@ -32,9 +33,10 @@ from aecodec.verify import check_latent_shape, decode_alpha, missing_model, othe
 from aecodec.weights import LoadedModel, load_exact, load_shipped
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "decode_file", "check_quality",
-           "batch_encode", "to_tensor", "read_symbols", "model_for", "decode_with", "general_models"]
+           "batch_encode", "encode_symbols", "to_tensor", "read_symbols", "model_for", "decode_with", "general_models"]
 
 _ALPHA_LEVEL = 19
+WINDOW_PIXELS = 1 << 24  # decoded pixels a batch holds before it encodes them (48 MB of RGB)
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,11 @@ def _finish(lm: LoadedModel, prep: PreparedImage, symbols: np.ndarray, quality: 
 
 
 def _decoded_rgb(lm: LoadedModel, symbols: torch.Tensor, quality: float, w: int, h: int) -> np.ndarray:
-    """What ``decode_file`` gives for these symbols (RGB uint8), without the container."""
-    x = lm.model.decode(symbols[None], quality)[0, :, :h, :w]
-    return x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    """What ``decode_file`` gives for these symbols (RGB uint8), without the container; large
+    grids in tiles (aecodec.tiles), so memory stays bounded."""
+    if symbols.dim() == 3 and tiles.tiled(lm.model, *symbols.shape[1:]):
+        return tiles.decode_tiled(lm.model, symbols, quality, w, h)
+    return tiles.to_uint8(lm.model.decode(symbols[None], quality)[0, :, :h, :w])
 
 
 def _real_choice(lm: LoadedModel, prep: PreparedImage, quality: float,
@@ -129,11 +133,14 @@ def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: fl
         raise ValueError("encode_prepared takes images of one size")
     q = check_quality(quality)
     iters = effort_search.iterations(effort)
-    x = to_tensor([p.rgb for p in preps], lm.model.stride)
-    if iters == 0 or not effort_search.supports_refinement(lm.model):
-        symbols = lm.model.encode(x, q).numpy()
-        return [_finish(lm, p, s, q) for p, s in zip(preps, symbols)]
     w, h = preps[0].size
+    refine = iters > 0 and effort_search.supports_refinement(lm.model)
+    if not refine:
+        return [_finish(lm, p, s, q) for p, s in zip(preps, encode_symbols(lm, [p.rgb for p in preps], q))]
+    stride = lm.model.stride
+    if tiles.tiled(lm.model, -(-h // stride), -(-w // stride)):
+        return [_refine_tiled(lm, p, q, iters) for p in preps]
+    x = to_tensor([p.rgb for p in preps], stride)
     first, refined = effort_search.refine(lm.model, x, q, iters, (h, w))
     out = []
     for i, p in enumerate(preps):
@@ -142,11 +149,31 @@ def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: fl
     return out
 
 
+def encode_symbols(lm: LoadedModel, rgbs: Sequence[np.ndarray], quality: float) -> np.ndarray:
+    """The amortized encoder's symbols (B, M, h, w) of RGB uint8 images of one size: one
+    forward pass, or tile by tile (aecodec.tiles) for images larger than a tile."""
+    stride = lm.model.stride
+    h, w = rgbs[0].shape[:2]
+    if tiles.tiled(lm.model, -(-h // stride), -(-w // stride)):
+        return np.stack([tiles.encode_tiled(lm.model, rgb, quality) for rgb in rgbs])
+    return lm.model.encode(to_tensor(rgbs, stride), quality).numpy()
+
+
+def _refine_tiled(lm: LoadedModel, prep: PreparedImage, quality: float, iters: int) -> Encoded:
+    """Effort ≥ 2 on an image larger than a tile: each tile's window is refined on its own, and
+    the stitched grid is kept only if its real cost is lower than the first guess's."""
+    first, refined = tiles.map_windows(
+        lm.model, prep.rgb, lambda x, size: effort_search.refine(lm.model, x, quality, iters, size))
+    sym, packed, cost = _real_choice(lm, prep, quality, [torch.from_numpy(first), torch.from_numpy(refined)])
+    return _finish(lm, prep, sym, quality, packed, cost)
+
+
 def batch_encode(lm: LoadedModel | Sequence[LoadedModel], images: Iterable[ImageInput], quality: float,
                  batch: int = 16, effort: int = effort_search.DEFAULT_EFFORT) -> Iterator[Encoded | AecError]:
     """Encode many images in order, running equal sizes through the network together; a bad
     image yields its error in its place and the others go on. At most ``batch`` decoded
-    images are held at once, whatever the mix of sizes. Given several models (the effort's
+    images, and about ``WINDOW_PIXELS`` pixels beyond the last image read, are held at once,
+    whatever the mix of sizes. Given several models (the effort's
     model choice), each image is encoded with each and the lowest real cost is kept."""
     lms = [lm] if isinstance(lm, LoadedModel) else list(lm)
     effort = effort_search.check_effort(effort)
@@ -163,6 +190,7 @@ def _encode_window(lms: list[LoadedModel], window: list[tuple[int, ImageInput]],
                    quality: float, effort: int) -> Iterator[Encoded | AecError]:
     results: dict[int, Encoded | AecError] = {}
     groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
+    held = 0
     for i, img in window:
         try:
             prep = load_image(img)
@@ -171,6 +199,11 @@ def _encode_window(lms: list[LoadedModel], window: list[tuple[int, ImageInput]],
             results[i] = exc
         else:
             groups.setdefault(prep.size, []).append((i, prep))
+            held += prep.size[0] * prep.size[1]
+        if held >= WINDOW_PIXELS:  # a window of large images is encoded before more are read
+            for group in groups.values():
+                _flush(lms, group, quality, effort, results)
+            groups, held = {}, 0
     for group in groups.values():
         _flush(lms, group, quality, effort, results)
     for i, _ in window:

@@ -61,7 +61,7 @@ class AecImageFile(ImageFile.ImageFile):
 
 
 class AecDecoder(ImageFile.PyDecoder):
-    """Reads the whole file and decodes it with ``aecodec.decompress`` (one call, no tiles)."""
+    """Reads the whole file and decodes it with ``aecodec.decompress`` (one call; large images go through the network in tiles inside it)."""
 
     _pulls_fd = True
 

@@ -33,7 +33,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from aecodec.atomic import write_atomic
-from aecodec.codec import DEFAULT_QUALITY, check_quality, decode_file, read_symbols, to_tensor
+from aecodec.codec import DEFAULT_QUALITY, check_quality, decode_file, encode_symbols, read_symbols
 from aecodec.container import looks_like_aec, read, read_header
 from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelError, AecOutputError
 from aecodec.images import load_image
@@ -182,8 +182,7 @@ class Index:
 
         def flush(key: tuple[int, int]) -> None:
             group = groups.pop(key)
-            x = to_tensor([rgb for _, _, rgb in group], lm.model.stride)
-            symbols = lm.model.encode(x, self.quality).numpy()
+            symbols = encode_symbols(lm, [rgb for _, _, rgb in group], self.quality)
             for (i, path, _), s in zip(group, symbols):
                 done[i] = (path, describe_symbols(lm, s, self.quality, self.descriptor), self.quality)
 
@@ -258,7 +257,7 @@ class Index:
                 return self.describe([str(query)])[0][1]
             query = decode_file(other)  # another model's code is not comparable: its pixels are
         prep = load_image(query)
-        symbols = lm.model.encode(to_tensor([prep.rgb], lm.model.stride), self.quality).numpy()[0]
+        symbols = encode_symbols(lm, [prep.rgb], self.quality)[0]
         return describe_symbols(lm, symbols, self.quality, self.descriptor)
 
     def _other_model_file(self, path: str | Path) -> bytes | None:

@@ -79,6 +79,11 @@ class ConvAutoencoder(CodecModel):
 
     Config = ConvConfig
     stride = 16
+    # Latent positions of context the tiled transforms need on each side (aecodec.tiles): a
+    # latent depends on pixels within ±30 of its 16-pixel cell (four 5×5, stride-2 convolutions:
+    # 2·(1+2+4+8)), and a pixel on latents within ±1.875 positions (four 5×5, stride-2
+    # transposed convolutions: 1 + 1/2 + 1/4 + 1/8), both under 2. GDN acts per position.
+    tile_halo = 2
 
     def __init__(self, config: ConvConfig) -> None:
         super().__init__(config)
