@@ -173,3 +173,17 @@ def test_similar_needs_force_to_overwrite_a_sheet(folder: Path) -> None:
     assert r.exit_code == 1 and "exists" in error_lines(r)[0] and sheet.read_bytes() == b"keep me"
     assert run("similar", folder / "a.png", "-i", folder / "i.npz", "--sheet", sheet, "-f").exit_code == 0
     assert sheet.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly() -> None:
+    """`aecodec models | head -1`: no "Broken pipe" line, status 141 (as a tool killed by SIGPIPE)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "aecodec", "models"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes (it starts in ~0.1 s)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert err == b""

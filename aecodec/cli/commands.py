@@ -36,6 +36,7 @@ _CHUNK = 16  # inputs handed to the codec at a time: batches equal sizes, bounds
 _LOSSY_QUALITY = {"JPEG": 95, "WEBP": 95}  # decoded pixels are already lossy: keep them close
 #: decompress's default output: ``face.aec`` → ``face.decoded.png``, never the original ``face.png``.
 DECODED_TAG = ".decoded"
+SCHEDULER_TIMEOUT_S = 20  # --scheduler: how long to try to reach it
 
 
 def _say_error(src: str | None, exc: BaseException | str) -> None:
@@ -52,11 +53,15 @@ def _say_error(src: str | None, exc: BaseException | str) -> None:
 
 
 def _friendly(fn: Callable[..., None]) -> Callable[..., None]:
-    """Turn an AecError or OSError that escapes a command into one line and exit status 1."""
+    """Turn an AecError or OSError that escapes a command into one line and exit status 1; a
+    reader that closed the pipe (`| head`) ends the command quietly, with status 141."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:  # `aecodec models | head`: the reader left; stop quietly, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            sys.exit(141)
         except (AecError, OSError) as exc:
             _say_error(getattr(exc, "filename", None), exc)
             sys.exit(1)
@@ -186,16 +191,55 @@ def _compress_report(job: _Job, data: bytes) -> str:
               "to the model itself. -m with the twin's name uses the twin for every image.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print bytes, bits per pixel, PSNR and the model used, per file.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster (tcp://HOST:8786): the "
+              "workers read the inputs and write into -o, a folder or fsspec URL they all reach. Needs aecodec[dask].")
 @_friendly
 def compress(images: tuple[str, ...], out: str | None, quality: float, model: str | None, effort: int,
-             denoise: bool, force: bool, verbose: bool) -> None:
+             denoise: bool, force: bool, verbose: bool, scheduler: str | None) -> None:
     """Compress images (PNG, JPEG, ...; '-' reads stdin) to .aec files."""
+    if scheduler is not None:
+        if denoise:
+            raise click.UsageError("--denoise is not available with --scheduler")
+        _run_cluster("compress", scheduler, images, out, force, verbose, quality=quality, model=model, effort=effort)
     from aecodec.denoising import denoising_codec
     codec = denoising_codec(model or DEFAULT_MODEL, quality, effort) if denoise \
         else aecodec.Codec(model=model, quality=quality, effort=effort)
     _run(images, out, ".aec", force, "compress",
          lambda chunk: codec.compress_many([j.data if j.data is not None else j.src for j in chunk]),  # type: ignore
          _compress_report if verbose else None)
+
+
+def _run_cluster(kind: str, address: str, inputs: Sequence[str], out: str | None, force: bool, verbose: bool,
+                 **options: Any) -> NoReturn:
+    """compress / decompress ``--scheduler``: the files mapped over a Dask cluster
+    (aecodec.distributed); each failure one line, as without a cluster, then exit 1."""
+    if out is None or out == STDIO:
+        raise click.UsageError("--scheduler needs -o FOLDER (or a URL) that every worker can write to")
+    if STDIO in inputs:
+        raise click.UsageError("--scheduler reads files; stdin ('-') stays on this machine")
+    try:
+        from distributed import Client
+
+        from aecodec import distributed as cluster
+    except ImportError:
+        raise AecInputError("--scheduler needs Dask: pip install 'aecodec[dask]'") from None
+    try:
+        client = Client(address, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise AecInputError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
+    with client:
+        run = cluster.compress if kind == "compress" else cluster.decompress
+        results = run(client, list(inputs), out, force=force, progress=sys.stderr.isatty() and len(inputs) > 1,
+                      **options)
+    failed = 0
+    for r in results:
+        if r.ok:
+            if verbose:
+                click.echo(f"{r.out}: {r.nbytes} bytes" + (f", {r.detail}" if r.detail else ""))
+        else:
+            _say_error(r.src, r.error or "failed")
+            failed += 1
+    sys.exit(1 if failed else 0)
 
 
 def format_for(path: str) -> str:
@@ -247,9 +291,13 @@ def _decompress_one(job: _Job) -> bytes | AecError:
               "FILE.aec, so that the image it was made from is never overwritten.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("-v", "--verbose", is_flag=True, help="Print each output's size, mode and format.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster (tcp://HOST:8786): the "
+              "workers read the inputs and write into -o, a folder or fsspec URL they all reach. Needs aecodec[dask].")
 @_friendly
-def decompress(files: tuple[str, ...], out: str | None, force: bool, verbose: bool) -> None:
+def decompress(files: tuple[str, ...], out: str | None, force: bool, verbose: bool, scheduler: str | None) -> None:
     """Decode .aec files ('-' reads stdin) to PNG, or to the format of -o's extension."""
+    if scheduler is not None:
+        _run_cluster("decompress", scheduler, files, out, force, verbose)
     _run(files, out, ".png", force, "decompress", lambda chunk: map(_decompress_one, chunk),
          (lambda job, data: f"{job.name()}: {job.detail}, {len(data)} bytes") if verbose else None,
          tag=DECODED_TAG)
