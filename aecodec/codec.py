@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "de
            "batch_encode", "encode_symbols", "to_tensor", "read_symbols", "model_for", "decode_with", "general_models"]
 
 _ALPHA_LEVEL = 19
+T = TypeVar("T")
 WINDOW_PIXELS = 1 << 24  # decoded pixels a batch holds before it encodes them (48 MB of RGB)
 
 
@@ -171,43 +173,63 @@ def _refine_tiled(lm: LoadedModel, prep: PreparedImage, quality: float, iters: i
 def batch_encode(lm: LoadedModel | Sequence[LoadedModel], images: Iterable[ImageInput], quality: float,
                  batch: int = 16, effort: int = effort_search.DEFAULT_EFFORT) -> Iterator[Encoded | AecError]:
     """Encode many images in order, running equal sizes through the network together; a bad
-    image yields its error in its place and the others go on. At most ``batch`` decoded
-    images, and about ``WINDOW_PIXELS`` pixels beyond the last image read, are held at once,
-    whatever the mix of sizes. Given several models (the effort's
-    model choice), each image is encoded with each and the lowest real cost is kept."""
+    image yields its error in its place and the others go on. Images are read and decoded in
+    a background thread one window ahead of the network (PIL and zstd release the GIL, so file
+    decoding overlaps the transforms). A window is ``batch`` inputs, or fewer once it holds
+    ``WINDOW_PIXELS`` pixels, so at most two windows of decoded images are held at once,
+    whatever the mix of sizes. Given several models (the effort's model choice), each image is
+    encoded with each and the lowest real cost is kept."""
     lms = [lm] if isinstance(lm, LoadedModel) else list(lm)
     effort = effort_search.check_effort(effort)
-    window: list[tuple[int, ImageInput]] = []
-    for i, img in enumerate(images):
-        window.append((i, img))
-        if len(window) >= batch:
-            yield from _encode_window(lms, window, quality, effort)
-            window = []
-    yield from _encode_window(lms, window, quality, effort)
+    for window in _ahead(_loaded_windows(images, batch, lms[0])):
+        results: dict[int, Encoded | AecError] = {}
+        groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
+        for i, prep in window:
+            if isinstance(prep, AecError):
+                results[i] = prep
+            else:
+                groups.setdefault(prep.size, []).append((i, prep))
+        for group in groups.values():
+            _flush(lms, group, quality, effort, results)
+        for i, _ in window:
+            yield results[i]
 
 
-def _encode_window(lms: list[LoadedModel], window: list[tuple[int, ImageInput]],
-                   quality: float, effort: int) -> Iterator[Encoded | AecError]:
-    results: dict[int, Encoded | AecError] = {}
-    groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
+def _loaded_windows(images: Iterable[ImageInput], batch: int,
+                    lm: LoadedModel) -> Iterator[list[tuple[int, PreparedImage | AecError]]]:
+    """The inputs, decoded and checked, in windows of ``batch`` (fewer once ``WINDOW_PIXELS``)."""
+    window: list[tuple[int, PreparedImage | AecError]] = []
     held = 0
-    for i, img in window:
+    for i, img in enumerate(images):
         try:
             prep = load_image(img)
-            _check_fits(lms[0], prep)
+            _check_fits(lm, prep)
         except AecError as exc:
-            results[i] = exc
+            window.append((i, exc))
         else:
-            groups.setdefault(prep.size, []).append((i, prep))
+            window.append((i, prep))
             held += prep.size[0] * prep.size[1]
-        if held >= WINDOW_PIXELS:  # a window of large images is encoded before more are read
-            for group in groups.values():
-                _flush(lms, group, quality, effort, results)
-            groups, held = {}, 0
-    for group in groups.values():
-        _flush(lms, group, quality, effort, results)
-    for i, _ in window:
-        yield results[i]
+        if len(window) >= batch or held >= WINDOW_PIXELS:
+            yield window
+            window, held = [], 0
+    if window:
+        yield window
+
+
+_END = object()
+
+
+def _ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of ``items``, each computed in a background thread while the consumer works
+    on the one before."""
+    with ThreadPoolExecutor(1, thread_name_prefix="aecodec-read") as pool:
+        nxt = pool.submit(next, items, _END)
+        while True:
+            item = nxt.result()
+            if item is _END:
+                return
+            nxt = pool.submit(next, items, _END)
+            yield item  # type: ignore[misc]
 
 
 def _flush(lms: list[LoadedModel], group: list[tuple[int, PreparedImage]], quality: float, effort: int,

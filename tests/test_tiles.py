@@ -184,3 +184,30 @@ def test_a_tiny_file_declaring_33_megapixels_decodes_in_under_2_gb(lm, tmp_path)
     path.write_bytes(container.write(container.AecFile(header=header, payload=payload, alpha=None)))
     assert path.stat().st_size < 100
     assert _peak(0, 0, path) < 2e9
+
+
+def test_images_are_read_in_the_background_while_the_network_runs(lm, astro64: np.ndarray, monkeypatch) -> None:
+    import threading
+    import time
+
+    events: list[tuple[str, str]] = []
+    load, encode = codec.load_image, codec.encode_prepared
+
+    def loading(img):
+        events.append(("load", threading.current_thread().name))
+        return load(img)
+
+    def encoding(lm_, preps, quality, effort=1):
+        events.append(("encode start", threading.current_thread().name))
+        time.sleep(0.3)  # long enough for the reader to fetch the next window meanwhile
+        out = encode(lm_, preps, quality, effort)
+        events.append(("encode end", ""))
+        return out
+
+    monkeypatch.setattr(codec, "load_image", loading)
+    monkeypatch.setattr(codec, "encode_prepared", encoding)
+    out = list(codec.batch_encode(lm, [astro64] * 6, 50.0, batch=2))
+    assert len(out) == 6 and all(isinstance(e, codec.Encoded) for e in out)
+    assert all(name.startswith("aecodec-read") for kind, name in events if kind == "load")
+    first_end = events.index(("encode end", ""))
+    assert sum(kind == "load" for kind, _ in events[:first_end]) == 4  # window 2 read during window 1
