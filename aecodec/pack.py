@@ -472,6 +472,9 @@ TRY_ALL_MAX = 16384  # pack(method=None) tries every method only on grids up to 
 # photos and 8 faces at qualities 20/50/80, in 74 % of the time; 12 was 1.7 % larger
 # (benchmarks/pack_speed.md). Only the encoder's effort: every level decodes alike.
 DEFAULT_LEVEL = 15
+# Above this many symbols (about 6 megapixels) the methods run one after the other: at once,
+# their working memory adds up (a 24-megapixel compress peaked at 2.03 GB against 1.54 GB).
+PARALLEL_MAX = 1 << 22
 
 
 def pack(symbols: np.ndarray, method: int | None = None, level: int = DEFAULT_LEVEL) -> tuple[int, bytes]:
@@ -502,7 +505,7 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int = DEFAULT_LE
         d = _pack_context(v, active, frames, hw) if m == CONTEXT else _PACKERS[m](v, active, frames)
         return len(d), m, d
 
-    if len(candidates) == 2:  # large grids: the two methods at once (zstd and numpy release the GIL)
+    if len(candidates) == 2 and a.size <= PARALLEL_MAX:  # both at once: zstd and numpy release the GIL
         with ThreadPoolExecutor(2, thread_name_prefix="aecodec-pack") as pool:
             results = list(pool.map(packed, candidates))
     else:
