@@ -14,27 +14,30 @@ from aecodec.container import info
 from aecodec.errors import AecError
 from aecodec.images import ImageInput
 from aecodec.catalog import list_models, model_info
-from aecodec.weights import load_shipped
+from aecodec.devices import check_device, resolve_device
+from aecodec.weights import load_shipped, on_device
 
 __all__ = ["compress", "decompress", "list_models", "model_info", "info", "Codec"]
 
 
 def compress(image: ImageInput, quality: float = DEFAULT_QUALITY, model: str | None = None,
-             effort: int = DEFAULT_EFFORT) -> bytes:
+             effort: int = DEFAULT_EFFORT, device: str | None = None) -> bytes:
     """Compress one image (path, PIL image or numpy array) to `.aec` bytes.
 
     ``quality`` runs from 1 (smallest) to 100 (best); ``model`` is an installed model name
     (None: the default, ``conv-photos``'s newest version). ``effort`` from 1 (fast, the
     default) to 9 searches harder for a smaller file at the same quality; the decoder is the
-    same whatever the effort (see ``aecodec.effort``). Raises AecError (AecInputError,
+    same whatever the effort (see ``aecodec.effort``). ``device``: where the network runs,
+    ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto`` (``aecodec.devices``). Raises AecError (AecInputError,
     AecModelError, ...) with a message for the user.
     """
-    return Codec(model=model, quality=quality, effort=effort).compress(image)
+    return Codec(model=model, quality=quality, effort=effort, device=device).compress(image)
 
 
-def decompress(data: bytes) -> Image.Image:
-    """Decode `.aec` bytes to a PIL image in the mode and size it was compressed from."""
-    return decode_file(data)
+def decompress(data: bytes, device: str | None = None) -> Image.Image:
+    """Decode `.aec` bytes to a PIL image in the mode and size it was compressed from
+    (``device`` as for ``compress``: the pixels agree within ±1 across devices)."""
+    return decode_file(data, device)
 
 
 class Codec:
@@ -46,14 +49,16 @@ class Codec:
     """
 
     def __init__(self, model: str | None = None, quality: float = DEFAULT_QUALITY,
-                 effort: int = DEFAULT_EFFORT) -> None:
+                 effort: int = DEFAULT_EFFORT, device: str | None = None) -> None:
         self.quality = check_quality(quality)
         self.effort = check_effort(effort)
-        self._lm = load_shipped(DEFAULT_MODEL if model is None else model)
+        self.device = check_device(device)
+        dev = resolve_device(self.device)
+        self._lm = on_device(load_shipped(DEFAULT_MODEL if model is None else model), dev)
         # With the model left to the codec, a high effort also picks the best general model per image.
         self._lms = [self._lm]
         if model is None and self.effort >= MODEL_CHOICE_EFFORT:
-            self._lms += [m for m in general_models() if m.name != self._lm.name]
+            self._lms += [on_device(m, dev) for m in general_models() if m.name != self._lm.name]
 
     @property
     def model(self) -> str:
@@ -78,14 +83,14 @@ class Codec:
             yield r if isinstance(r, AecError) else r.data
 
     def decompress(self, data: bytes) -> Image.Image:
-        return decode_file(data)
+        return decode_file(data, self.device)
 
     def decompress_many(self, items: Iterable[bytes | str | Path]) -> Iterator[Image.Image | AecError]:
         """Decode each item (bytes or a path to a `.aec` file); errors are yielded in place."""
         for item in items:
             try:
                 data = Path(item).read_bytes() if isinstance(item, (str, Path)) else item
-                yield decode_file(data)
+                yield decode_file(data, self.device)
             except AecError as exc:
                 yield exc
             except OSError as exc:

@@ -31,7 +31,8 @@ from aecodec.errors import AecError, AecFormatError, AecInputError, AecModelErro
 from aecodec.images import ImageInput, PreparedImage, load_image, to_pil
 from aecodec.quantize import QUALITY_MAX, QUALITY_MIN
 from aecodec.verify import check_latent_shape, decode_alpha, missing_model, other_weights
-from aecodec.weights import LoadedModel, load_exact, load_shipped
+from aecodec.devices import resolve_device
+from aecodec.weights import LoadedModel, load_exact, load_shipped, on_device
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "decode_file", "check_quality",
            "batch_encode", "encode_symbols", "to_tensor", "read_symbols", "model_for", "decode_with", "general_models"]
@@ -280,10 +281,14 @@ def read_symbols(f: AecFile, lm: LoadedModel) -> np.ndarray:
     return packing.unpack(f.payload, h.latent_shape, h.packing)
 
 
-def decode_file(data: bytes) -> Image.Image:
-    """Parse, verify and decode `.aec` bytes to a PIL image of the stored mode and size."""
+def decode_file(data: bytes, device: str | None = None) -> Image.Image:
+    """Parse, verify and decode `.aec` bytes to a PIL image of the stored mode and size, the
+    network on ``device`` (aecodec.devices; the CPU by default)."""
     f = read(data)
-    return decode_with(f, model_for(f.header))
+    lm = model_for(f.header)
+    if device not in (None, "cpu"):
+        lm = on_device(lm, resolve_device(device))
+    return decode_with(f, lm)
 
 
 def decode_with(f: AecFile, lm: LoadedModel) -> Image.Image:

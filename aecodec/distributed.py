@@ -134,10 +134,10 @@ def write_result(out: str, data: bytes, force: bool) -> None:
 # --- on the workers -----------------------------------------------------------------------------
 
 def _compress_chunk(pairs: list[tuple[str, str]], quality: float, model: str | None, effort: int,
-                    force: bool) -> list[FileResult]:
+                    force: bool, device: str) -> list[FileResult]:
     import aecodec
 
-    codec = aecodec.Codec(model=model, quality=quality, effort=effort)  # the weights load once per process
+    codec = aecodec.Codec(model=model, quality=quality, effort=effort, device=device)  # the weights load once per process
     results: dict[int, FileResult] = {}
     readable: list[tuple[int, bytes]] = []
     for i, (src, out) in enumerate(pairs):
@@ -151,7 +151,7 @@ def _compress_chunk(pairs: list[tuple[str, str]], quality: float, model: str | N
     return [results[i] for i in range(len(pairs))]
 
 
-def _decompress_chunk(pairs: list[tuple[str, str]], force: bool) -> list[FileResult]:
+def _decompress_chunk(pairs: list[tuple[str, str]], force: bool, device: str) -> list[FileResult]:
     import aecodec
     from aecodec.cli.commands import encode_image, format_for
 
@@ -159,7 +159,7 @@ def _decompress_chunk(pairs: list[tuple[str, str]], force: bool) -> list[FileRes
     for src, out in pairs:
         try:
             fmt = format_for(out)
-            im = aecodec.decompress(read_source(src))
+            im = aecodec.decompress(read_source(src), device=device)
             notes: list[str] = []
             data: bytes | AecError = encode_image(im, fmt, notes)
             detail = f"{im.width}x{im.height} {im.mode} as {fmt}"
@@ -183,26 +183,31 @@ def _written(src: str, out: str, data: bytes | AecError, force: bool, detail: st
 
 def compress(client: Client, sources: Sequence[str], out_dir: str, quality: float = DEFAULT_QUALITY,
              model: str | None = None, effort: int = DEFAULT_EFFORT, force: bool = False, chunk: int = 16,
-             progress: bool = False) -> list[FileResult]:
+             progress: bool = False, device: str = "cpu") -> list[FileResult]:
     """Compress ``sources`` (paths or URLs) to ``out_dir``/STEM.aec on the cluster; one
     ``FileResult`` per source, in order. Bad options (quality, effort, model) raise at once,
-    before anything is sent."""
+    before anything is sent. ``device`` is where each worker runs the network (``auto``: its GPU
+    if it has one)."""
     import aecodec
     from aecodec.codec import check_quality
+    from aecodec.devices import check_device
     from aecodec.effort import check_effort
 
-    quality, effort = check_quality(quality), check_effort(effort)
+    quality, effort, device = check_quality(quality), check_effort(effort), check_device(device)
     if model is not None:
         aecodec.model_info(model)  # an unknown model is one error, not one per file
     return _map(client, sources, output_paths(sources, out_dir, ".aec"), force, chunk, progress, "compress",
-                lambda pairs: (_compress_chunk, pairs, quality, model, effort, force))
+                lambda pairs: (_compress_chunk, pairs, quality, model, effort, force, device))
 
 
 def decompress(client: Client, sources: Sequence[str], out_dir: str, ext: str = DECODED_EXT,
-               force: bool = False, chunk: int = 16, progress: bool = False) -> list[FileResult]:
+               force: bool = False, chunk: int = 16, progress: bool = False, device: str = "cpu") -> list[FileResult]:
     """Decode ``.aec`` ``sources`` to ``out_dir``/STEM``ext`` (the extension picks the format)."""
+    from aecodec.devices import check_device
+
+    device = check_device(device)
     return _map(client, sources, output_paths(sources, out_dir, ext), force, chunk, progress, "decompress",
-                lambda pairs: (_decompress_chunk, pairs, force))
+                lambda pairs: (_decompress_chunk, pairs, force, device))
 
 
 def _map(client: Client, sources: Sequence[str], outs: list[str], force: bool, chunk: int, progress: bool,

@@ -77,7 +77,7 @@ def _sga(z: torch.Tensor, tau: float, gen: torch.Generator) -> torch.Tensor:
     zf = torch.floor(z.detach())
     r = (z - zf).clamp(1e-4, 1 - 1e-4)
     logits = torch.stack([-torch.atanh(r), -torch.atanh(1 - r)], dim=0) / tau
-    u = torch.rand(logits.shape, generator=gen).clamp(1e-9, 1 - 1e-9)
+    u = torch.rand(logits.shape, generator=gen).clamp(1e-9, 1 - 1e-9).to(logits.device)  # one stream on any device
     w = torch.softmax(logits - torch.log(-torch.log(u)), dim=0)
     return zf + w[1]
 
@@ -88,12 +88,12 @@ def refine(model: torch.nn.Module, x: torch.Tensor, quality: float, iters: int, 
     ``size`` = (height, width) of the real image inside the padding (only it is scored).
     Returns (first-guess symbols, refined symbols), both int32."""
     h, w = size
-    z0 = model.scaled_latents(x, quality)
-    first = torch.round(z0).to(torch.int32)
+    z0 = model.scaled_latents(x, quality)  # on the model's device
+    first = torch.round(z0).to(torch.int32).cpu()
     if iters <= 0:
         return first, first
     lam = model.lambda_at(quality)
-    target = x[:, :, :h, :w].float()
+    target = x[:, :, :h, :w].float().to(z0.device)
     px = h * w
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=schedule.lr_for(iters))
@@ -101,7 +101,7 @@ def refine(model: torch.nn.Module, x: torch.Tensor, quality: float, iters: int, 
     for t in range(iters):
         tau = schedule.tau_start * (schedule.tau_end / schedule.tau_start) ** (t / max(iters - 1, 1))
         zt = _sga(z, tau, gen)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and x.device.type == "cpu"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and z0.device.type == "cpu"):
             xh = model.synthesize(zt, quality)
         mse = ((xh.float()[:, :, :h, :w] - target) ** 2).mean(dim=(1, 2, 3))
         bits = model.soft_bits(zt, quality)
@@ -110,7 +110,7 @@ def refine(model: torch.nn.Module, x: torch.Tensor, quality: float, iters: int, 
         opt.zero_grad(set_to_none=True)
         z.grad = grad
         opt.step()
-    return first, torch.round(z.detach()).to(torch.int32)
+    return first, torch.round(z.detach()).to(torch.int32).cpu()
 
 
 def rd_cost(lam: float, mse: float, payload_bytes: int, pixels: int) -> float:

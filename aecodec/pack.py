@@ -468,22 +468,23 @@ def _unpack_context(r: _Reader, channels: int, n: int, hw: tuple[int, int]) -> n
 _PACKERS = {PLANAR: _pack_planar, LADDER: _pack_ladder}
 _UNPACKERS = {PLANAR: _unpack_planar, LADDER: _unpack_ladder}
 TRY_ALL_MAX = 16384  # pack(method=None) tries every method only on grids up to this size
-# zstd level: 15 made the same total bytes as 19 (-0.01 %) on the default model's symbols of 6
-# photos and 8 faces at qualities 20/50/80, in 74 % of the time; 12 was 1.7 % larger
-# (benchmarks/pack_speed.md). Only the encoder's effort: every level decodes alike.
-DEFAULT_LEVEL = 15
+# zstd level, by grid size: on the default model's symbols at qualities 20/50/80
+# (benchmarks/pack_speed.md) level 15 made the same bytes as 19 on 1024-px photos (-0.03 %) in
+# about 74 % of the time, but 0.2-0.4 % more on 250x250 faces, whose packing is quick at any
+# level; 12 was 1.7 % larger overall. Only the encoder's effort: every level decodes alike.
+SMALL_LEVEL, LARGE_LEVEL, LARGE_FROM = 19, 15, 1 << 18
 # Above this many symbols (about 6 megapixels) the methods run one after the other: at once,
 # their working memory adds up (a 24-megapixel compress peaked at 2.03 GB against 1.54 GB).
 PARALLEL_MAX = 1 << 22
 
 
-def pack(symbols: np.ndarray, method: int | None = None, level: int = DEFAULT_LEVEL) -> tuple[int, bytes]:
+def pack(symbols: np.ndarray, method: int | None = None, level: int | None = None) -> tuple[int, bytes]:
     """Pack integer symbols (any shape; axis 0 = channels) losslessly; returns (method, data).
 
     ``method=None`` tries every method in ``METHODS`` and keeps the smallest result (the
     lowest id on ties); above ``TRY_ALL_MAX`` symbols it skips the planar baseline, which
     loses on every grid of that size measured (benchmarks/packing_synthetic.md). ``level`` is
-    the zstd level (1..22). The shape is not stored: the container keeps it and hands it back
+    the zstd level (1..22; None: 19, or 15 from ``LARGE_FROM`` symbols). The shape is not stored: the container keeps it and hands it back
     to ``unpack``; method 3 routes a grid by it (``_grid_hw``).
     """
     a = np.asarray(symbols)
@@ -493,6 +494,8 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int = DEFAULT_LE
         raise AecInputError("symbols must fit in int32; the quantizer produced a value outside")
     if method is not None and method not in METHODS:
         raise ValueError(f"unknown packing method {method}; choose one of {sorted(METHODS)}")
+    if level is None:
+        level = LARGE_LEVEL if a.size >= LARGE_FROM else SMALL_LEVEL
     if not 1 <= level <= zstd.MAX_COMPRESSION_LEVEL:
         raise ValueError(f"zstd level must be 1..{zstd.MAX_COMPRESSION_LEVEL}, got {level}")
     v = a.astype(np.int64).reshape(_geometry(a.shape))

@@ -151,3 +151,18 @@ def load_shipped(name: str) -> LoadedModel:
 @lru_cache(maxsize=16)
 def _load_cached(exact: str) -> LoadedModel:
     return load_model_file(catalog.shipped_dir() / f"{exact}.pt")
+
+
+def on_device(lm: LoadedModel, device: torch.device) -> LoadedModel:
+    """``lm`` with its network on ``device`` (a copy, cached; the CPU model itself for the CPU).
+    Models that do not declare ``runs_on_gpu`` stay on the CPU: they are small and fast there."""
+    if device.type == "cpu" or not getattr(lm.model, "runs_on_gpu", False):
+        return lm
+    return _on_device_cached(lm, str(device))
+
+
+@lru_cache(maxsize=16)
+def _on_device_cached(lm: LoadedModel, device: str) -> LoadedModel:
+    import copy
+
+    return LoadedModel(lm.name, copy.deepcopy(lm.model).to(device), lm.weights_hash, lm.card)

@@ -193,17 +193,23 @@ def _compress_report(job: _Job, data: bytes) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Print bytes, bits per pixel, PSNR and the model used, per file.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster (tcp://HOST:8786): the "
               "workers read the inputs and write into -o, a folder or fsspec URL they all reach. Needs aecodec[dask].")
+@click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
+              help="Where the network runs: cpu, cuda, cuda:N or auto (a CUDA GPU if torch sees one).")
 @_friendly
 def compress(images: tuple[str, ...], out: str | None, quality: float, model: str | None, effort: int,
-             denoise: bool, force: bool, verbose: bool, scheduler: str | None) -> None:
+             denoise: bool, force: bool, verbose: bool, scheduler: str | None, device: str) -> None:
     """Compress images (PNG, JPEG, ...; '-' reads stdin) to .aec files."""
+    device = _device_option(device)
     if scheduler is not None:
         if denoise:
             raise click.UsageError("--denoise is not available with --scheduler")
-        _run_cluster("compress", scheduler, images, out, force, verbose, quality=quality, model=model, effort=effort)
+        _run_cluster("compress", scheduler, images, out, force, verbose, quality=quality, model=model, effort=effort,
+                     device=device)
     from aecodec.denoising import denoising_codec
+    if denoise and device != "cpu":
+        raise click.UsageError("--denoise runs on the CPU only")
     codec = denoising_codec(model or DEFAULT_MODEL, quality, effort) if denoise \
-        else aecodec.Codec(model=model, quality=quality, effort=effort)
+        else aecodec.Codec(model=model, quality=quality, effort=effort, device=device)
     _run(images, out, ".aec", force, "compress",
          lambda chunk: codec.compress_many([j.data if j.data is not None else j.src for j in chunk]),  # type: ignore
          _compress_report if verbose else None)
@@ -273,10 +279,19 @@ def encode_image(im: Image.Image, fmt: str, notes: list[str]) -> bytes:
     return buf.getvalue()
 
 
-def _decompress_one(job: _Job) -> bytes | AecError:
+def _device_option(device: str) -> str:
+    """--device, checked without torch: a malformed value is a usage error."""
+    from aecodec.devices import check_device
+    try:
+        return check_device(device)
+    except AecError as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from None
+
+
+def _decompress_one(job: _Job, device: str = "cpu") -> bytes | AecError:
     try:
         fmt = format_for(job.out)
-        im = aecodec.decompress(job.data if job.data is not None else _read_input(job.src))
+        im = aecodec.decompress(job.data if job.data is not None else _read_input(job.src), device=device)
         data = encode_image(im, fmt, job.notes)
     except AecError as exc:
         return exc
@@ -293,12 +308,20 @@ def _decompress_one(job: _Job) -> bytes | AecError:
 @click.option("-v", "--verbose", is_flag=True, help="Print each output's size, mode and format.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster (tcp://HOST:8786): the "
               "workers read the inputs and write into -o, a folder or fsspec URL they all reach. Needs aecodec[dask].")
+@click.option("--device", default="cpu", show_default=True, metavar="DEVICE",
+              help="Where the network runs: cpu, cuda, cuda:N or auto (a CUDA GPU if torch sees one).")
 @_friendly
-def decompress(files: tuple[str, ...], out: str | None, force: bool, verbose: bool, scheduler: str | None) -> None:
+def decompress(files: tuple[str, ...], out: str | None, force: bool, verbose: bool, scheduler: str | None,
+               device: str) -> None:
     """Decode .aec files ('-' reads stdin) to PNG, or to the format of -o's extension."""
+    device = _device_option(device)
     if scheduler is not None:
-        _run_cluster("decompress", scheduler, files, out, force, verbose)
-    _run(files, out, ".png", force, "decompress", lambda chunk: map(_decompress_one, chunk),
+        _run_cluster("decompress", scheduler, files, out, force, verbose, device=device)
+    if device != "cpu":
+        from aecodec.devices import resolve_device
+        resolve_device(device)  # a missing GPU is one line, not one per file
+    _run(files, out, ".png", force, "decompress", lambda chunk: map(functools.partial(_decompress_one, device=device),
+                                                                    chunk),
          (lambda job, data: f"{job.name()}: {job.detail}, {len(data)} bytes") if verbose else None,
          tag=DECODED_TAG)
 

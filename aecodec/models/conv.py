@@ -84,6 +84,7 @@ class ConvAutoencoder(CodecModel):
     # 2·(1+2+4+8)), and a pixel on latents within ±1.875 positions (four 5×5, stride-2
     # transposed convolutions: 1 + 1/2 + 1/4 + 1/8), both under 2. GDN acts per position.
     tile_halo = 2
+    runs_on_gpu = True  # aecodec.devices: encode/decode take and give CPU tensors wherever it runs
 
     def __init__(self, config: ConvConfig) -> None:
         super().__init__(config)
@@ -138,15 +139,16 @@ class ConvAutoencoder(CodecModel):
         symbols move by 1; BD-rate within ±0.25 %, benchmarks/bf16_encode.md). The gains and the
         rounding stay float32; only the symbols are stored, so the decoder is unchanged."""
         enc, _ = self._gains_at(quality)
+        x = x.to(self.lambdas.device)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16_encoder(x.device)):
             y = self.g_a(x.contiguous(memory_format=torch.channels_last))
-        return to_symbols(y.float() * enc)
+        return to_symbols(y.float() * enc).cpu()
 
     @torch.inference_mode()
     def decode(self, symbols: torch.Tensor, quality: float) -> torch.Tensor:
         _, dec = self._gains_at(quality)
-        y_hat = (symbols.float() * dec).contiguous(memory_format=torch.channels_last)
-        return self.g_s(y_hat).float()
+        y_hat = (symbols.to(dec.device).float() * dec).contiguous(memory_format=torch.channels_last)
+        return self.g_s(y_hat).float().cpu()
 
     # --- hooks for encoder-side search (aecodec.effort); the decoder never changes -------------
 
@@ -161,6 +163,7 @@ class ConvAutoencoder(CodecModel):
         """g_a(x) times the encoder gains of ``quality``: what ``encode`` rounds (float32)."""
         enc, _ = self._gains_at(quality)
         with torch.no_grad():
+            x = x.to(enc.device)
             return (self.g_a(x.contiguous(memory_format=torch.channels_last)).float() * enc).detach()
 
     def synthesize(self, z: torch.Tensor, quality: float) -> torch.Tensor:
