@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NoReturn, Sequence
 import click
 from tqdm import tqdm
 
-from aecodec.atomic import write_atomic
+from aecodec.cli.commands import _say_error, write_output
 from aecodec.cli.io import check_output
 from aecodec.container import read_header
 from aecodec.defaults import DEFAULT_MODEL, DEFAULT_QUALITY
@@ -78,24 +78,6 @@ def _encode(image: Image.Image, fmt: str, dst: Path) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomic(dst: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and ``os.replace``: no reader ever sees a
-    half-written image, and a failure leaves nothing behind."""
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(dst, data)
-    except OSError as exc:
-        raise AecOutputError(f"output {dst}: cannot write ({exc.strerror or exc})") from None
-
-
-def _say_error(src: str | None, exc: BaseException) -> None:
-    """One line on stderr, ``aecodec: SRC: message``, as the other aecodec commands write it."""
-    msg = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    if src and msg.startswith(src + ": "):
-        msg = msg[len(src) + 2:]
-    tqdm.write(f"aecodec: {src}: {msg}" if src else f"aecodec: {msg}", file=sys.stderr)
-
-
 @click.command(name="denoise")
 @click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
 @click.option("-o", "--output", "out", metavar="OUT", default=None,
@@ -139,7 +121,7 @@ def denoise(images: tuple[str, ...], out: str | None, quality: float, model: str
                 _check_output(dst, src, force, claimed)
                 data = codec.compress(src)
                 clean = codec.decompress(data)
-                _write_atomic(dst, _encode(clean, fmt, dst))
+                write_output(str(dst), _encode(clean, fmt, dst))
                 if verbose:
                     click.echo(f"{dst}: {clean.width}x{clean.height} {clean.mode}, {read_header(data).model} quality "
                                f"{codec.quality:g}, .aec code {len(data)} bytes, "
