@@ -131,6 +131,8 @@ def test_cli_scheduler_usage_errors(tmp_path: Path, inputs: list[str]) -> None:
     assert r.exit_code == 2 and "-o FOLDER" in r.stderr
     r = runner.invoke(main, ["compress", "-", "-o", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9"])
     assert r.exit_code == 2 and "stdin" in r.stderr
+    r = runner.invoke(main, ["compress", inputs[0], "-o", inputs[1], "--scheduler", "tcp://127.0.0.1:9"])
+    assert r.exit_code == 2 and "is a file" in r.stderr
 
 
 def test_an_unreachable_scheduler_is_one_line(tmp_path: Path, inputs: list[str], monkeypatch) -> None:

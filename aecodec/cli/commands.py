@@ -223,6 +223,8 @@ def _run_cluster(kind: str, address: str, inputs: Sequence[str], out: str | None
         raise click.UsageError("--scheduler needs -o FOLDER (or a URL) that every worker can write to")
     if STDIO in inputs:
         raise click.UsageError("--scheduler reads files; stdin ('-') stays on this machine")
+    if "://" not in out and Path(out).is_file():
+        raise click.UsageError(f"with --scheduler, -o is a folder the outputs go into; {out} is a file")
     try:
         from distributed import Client
 
