@@ -470,9 +470,10 @@ _UNPACKERS = {PLANAR: _unpack_planar, LADDER: _unpack_ladder}
 TRY_ALL_MAX = 16384  # pack(method=None) tries every method only on grids up to this size
 # zstd level, by grid size: on the default model's symbols at qualities 20/50/80
 # (benchmarks/pack_speed.md) level 15 made the same bytes as 19 on 1024-px photos (-0.03 %) in
-# about 74 % of the time, but 0.2-0.4 % more on 250x250 faces, whose packing is quick at any
-# level; 12 was 1.7 % larger overall. Only the encoder's effort: every level decodes alike.
-SMALL_LEVEL, LARGE_LEVEL, LARGE_FROM = 19, 15, 1 << 18
+# about 74 % of the time, +0.07 % on 768x512 photos (245,760 symbols) in 80-85 %, but +0.13 % on
+# 481x321 BSDS500 photos and 0.2-0.4 % on 250x250 faces, whose packing is quick at any level;
+# 12 was 1.7 % larger overall. Only the encoder's effort: every level decodes alike.
+SMALL_LEVEL, LARGE_LEVEL, LARGE_FROM = 19, 15, 1 << 17
 # Above this many symbols (about 6 megapixels) the methods run one after the other: at once,
 # their working memory adds up (a 24-megapixel compress peaked at 2.03 GB against 1.54 GB).
 PARALLEL_MAX = 1 << 22
