@@ -96,23 +96,18 @@ def _exists(path: str) -> bool:
 
 
 def read_source(src: str) -> bytes:
-    """The bytes of a local path or fsspec URL; an AecInputError saying what is wrong."""
+    """The bytes of a local path or fsspec URL; an AecInputError saying what is wrong, as the
+    local command says it (aecodec.cli.io.read_bytes)."""
+    from aecodec.cli.io import read_bytes
+
+    local = _local_path(src)
+    if local is not None:
+        return read_bytes(Path(local).read_bytes)
     try:
-        local = _local_path(src)
-        if local is not None:
-            data = Path(local).read_bytes()
-        else:
-            fs, p = _fs(src)
-            data = fs.cat_file(p)
-    except FileNotFoundError:
-        raise AecInputError("no such file") from None
-    except IsADirectoryError:
-        raise AecInputError("is a folder, not a file") from None
-    except (OSError, ValueError) as exc:
-        raise AecInputError(f"cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    if not data:
-        raise AecInputError("empty file")
-    return data
+        fs, p = _fs(src)
+        return read_bytes(lambda: fs.cat_file(p))
+    except ValueError as exc:  # a URL fsspec cannot parse
+        raise AecInputError(f"cannot read ({exc})") from None
 
 
 def write_result(out: str, data: bytes, force: bool) -> None:
@@ -246,11 +241,16 @@ def _map(client: Client, sources: Sequence[str], outs: list[str], force: bool, c
     return [results[i] for i in range(len(sources))]
 
 
+def _key(path: str) -> str:
+    """What two names of one file have in common: the resolved local path, or the URL."""
+    local = _local_path(path)
+    return path if local is None else str(Path(local).resolve())
+
+
 def _check_output(src: str, out: str, force: bool, claimed: set[str]) -> str | None:
     """What is wrong with ``out`` before any work is spent on it, or None."""
-    key = out if _is_url(out) and _local_path(out) is None else str(Path(_local_path(out) or out).resolve())
-    src_key = src if _is_url(src) and _local_path(src) is None else str(Path(_local_path(src) or src).resolve())
-    if key == src_key:
+    key = _key(out)
+    if key == _key(src):
         return f"output {out} would overwrite its own input"
     if key in claimed:
         return f"output {out} is also the output of an earlier input"

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 import aecodec
 from aecodec.atomic import write_atomic
-from aecodec.cli.io import STDIO, binary_stream, check_output
+from aecodec.cli.io import STDIO, binary_stream, check_output, read_bytes
 from aecodec.defaults import DEFAULT_EFFORT, DEFAULT_MODEL, DEFAULT_QUALITY, EFFORT_MAX, EFFORT_MIN, MODEL_CHOICE_EFFORT
 from aecodec.errors import AecError, AecInputError, AecModelError, AecOutputError
 from aecodec.versions import split_version
@@ -70,17 +70,9 @@ def _friendly(fn: Callable[..., None]) -> Callable[..., None]:
 
 def _read_input(src: str) -> bytes:
     """The bytes of a path or of stdin, with a clear AecInputError for what cannot be read."""
-    try:
-        data = binary_stream("stdin").read() if src == STDIO else Path(src).read_bytes()
-    except FileNotFoundError:
-        raise AecInputError("no such file") from None
-    except IsADirectoryError:
-        raise AecInputError("is a folder, not a file") from None
-    except OSError as exc:
-        raise AecInputError(f"cannot read ({exc.strerror or exc})") from None
-    if not data:
-        raise AecInputError("empty file" if src != STDIO else "empty input")
-    return data
+    if src == STDIO:
+        return read_bytes(binary_stream("stdin").read, "empty input")
+    return read_bytes(Path(src).read_bytes)
 
 
 def plan_outputs(inputs: Sequence[str], out: str | None, ext: str, tag: str = "") -> list[str]:

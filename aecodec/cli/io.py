@@ -7,11 +7,11 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
-from aecodec.errors import AecOutputError
+from aecodec.errors import AecInputError, AecOutputError
 
-__all__ = ["STDIO", "check_output", "check_folder", "binary_stream"]
+__all__ = ["STDIO", "check_output", "check_folder", "binary_stream", "read_bytes"]
 
 STDIO = "-"
 
@@ -61,3 +61,19 @@ def check_folder(out: str | Path) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise AecOutputError(f"output {out}: cannot write in {parent} ({exc.strerror or exc})") from None
+
+
+def read_bytes(read: Callable[[], bytes], empty: str = "empty file") -> bytes:
+    """``read()``, with the one-line AecInputError every command gives for an input that is
+    missing, a folder, unreadable or empty."""
+    try:
+        data = read()
+    except FileNotFoundError:
+        raise AecInputError("no such file") from None
+    except IsADirectoryError:
+        raise AecInputError("is a folder, not a file") from None
+    except OSError as exc:
+        raise AecInputError(f"cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise AecInputError(empty)
+    return data
