@@ -35,7 +35,7 @@ from aecodec.devices import resolve_device
 from aecodec.weights import LoadedModel, load_exact, load_shipped, on_device
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "decode_file", "check_quality",
-           "batch_encode", "encode_symbols", "to_tensor", "read_symbols", "model_for", "decode_with", "general_models"]
+           "batch_encode", "encode_symbols", "to_tensor", "read_symbols", "pack_symbols", "routing_of", "model_for", "decode_with", "general_models"]
 
 _ALPHA_LEVEL = 19
 T = TypeVar("T")
@@ -85,9 +85,21 @@ def _alpha_chunk(alpha: np.ndarray | None) -> bytes | None:
                                     write_dict_id=False).compress(np.ascontiguousarray(alpha).tobytes())
 
 
+def routing_of(lm: LoadedModel, quality: float) -> packing.Routing | None:
+    """The model's hyperprior routing at ``quality`` (packing method 4), or None."""
+    routing = getattr(lm.model, "routing", None)
+    return routing(quality) if routing is not None else None
+
+
+def pack_symbols(lm: LoadedModel, symbols: np.ndarray, quality: float) -> tuple[int, bytes]:
+    """One image's symbols (M, h, w) packed as ``lm``'s files are: method 4 for a hyperprior
+    model, else the smallest of the plain methods."""
+    return packing.pack(symbols, routing=routing_of(lm, quality))
+
+
 def _finish(lm: LoadedModel, prep: PreparedImage, symbols: np.ndarray, quality: float,
             packed: tuple[int, bytes] | None = None, cost: float | None = None) -> Encoded:
-    method, payload = packed if packed is not None else packing.pack(symbols)
+    method, payload = packed if packed is not None else pack_symbols(lm, symbols, quality)
     w, h = prep.size
     header = Header(model=lm.name, weights_hash=lm.weights_hash, width=w, height=h, mode=prep.mode,
                     quality=quality, latent_shape=tuple(symbols.shape), packing=method)
@@ -115,7 +127,7 @@ def _real_choice(lm: LoadedModel, prep: PreparedImage, quality: float,
         if best is not None and np.array_equal(cand.numpy(), best[0]):
             continue
         sym = cand.numpy()
-        packed = packing.pack(sym)
+        packed = pack_symbols(lm, sym, quality)
         mse = float(np.mean((_decoded_rgb(lm, cand, quality, w, h).astype(np.float64) - ref) ** 2)) / 255.0**2
         cost = effort_search.rd_cost(lam, mse, len(packed[1]), w * h)
         if best is None or cost < best[2]:
@@ -278,7 +290,8 @@ def read_symbols(f: AecFile, lm: LoadedModel) -> np.ndarray:
     the file's size and quality (so a forged shape never reaches the network)."""
     h = f.header
     check_latent_shape(h, lm.model.latent_shape(h.width, h.height, h.quality))
-    return packing.unpack(f.payload, h.latent_shape, h.packing)
+    routing = routing_of(lm, h.quality) if h.packing == packing.HYPER else None
+    return packing.unpack(f.payload, h.latent_shape, h.packing, routing)
 
 
 def decode_file(data: bytes, device: str | None = None) -> Image.Image:

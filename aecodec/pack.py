@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import numpy as np
 import zstandard as zstd
@@ -11,10 +12,12 @@ import zstandard as zstd
 from aecodec import contexts as ctx
 from aecodec.errors import AecFormatError, AecInputError
 
-__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "TRY_ALL_MAX", "pack", "unpack", "entropy_bits"]
+__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TRY_ALL_MAX", "Routing", "pack", "unpack",
+           "entropy_bits"]
 
-PLANAR, LADDER, CONTEXT = 1, 2, 3
-METHODS: dict[int, str] = {PLANAR: "planar-zigzag", LADDER: "grouped-ladder", CONTEXT: "context-ladder"}
+PLANAR, LADDER, CONTEXT, HYPER = 1, 2, 3, 4
+METHODS: dict[int, str] = {PLANAR: "planar-zigzag", LADDER: "grouped-ladder", CONTEXT: "context-ladder",
+                           HYPER: "hyper-ladder"}
 
 _WIDTHS = (1, 2, 4, 8)  # bits per code in a ladder stage; 8 // w codes share a byte
 _MAX_STAGES = 4  # a ladder byte holds four 2-bit widths
@@ -375,10 +378,10 @@ def _route(x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(classes), np.concatenate(values)
 
 
-def _runs(classes: np.ndarray, x: np.ndarray) -> list[tuple[int, int]]:
-    """Cut the classes (ordered by predicted scale) into runs [lo, hi) by dynamic programming
-    on estimated size, so that a run exists only where its own stream pays; no run is empty."""
-    n = ctx.CLASSES
+def _runs(classes: np.ndarray, x: np.ndarray, n: int = ctx.CLASSES) -> list[tuple[int, int]]:
+    """Cut the ``n`` classes (ordered by predicted scale) into runs [lo, hi) by dynamic
+    programming on estimated size, so that a run exists only where its own stream pays; no run
+    is empty."""
     hist = np.bincount(classes * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
     cum = np.concatenate([np.zeros((1, 257)), np.cumsum(hist, axis=0, dtype=np.float64)])
     best, back = [0.0] + [np.inf] * n, [0] * (n + 1)
@@ -415,16 +418,16 @@ def _pack_context(v: np.ndarray, active: np.ndarray, frames: _Compress, hw: tupl
     return b"".join(out + [stream for _, stream in coded])
 
 
-def _read_varint(r: _Reader, limit: int) -> int:
+def _read_varint(r: _Reader, limit: int, what: str = "run count") -> int:
     n = 0
     for i in range(5):
-        b = r.take(1, "run count")[0]
+        b = r.take(1, what)[0]
         n |= (b & 0x7F) << (7 * i)
         if not b & 0x80:
             if n > limit:
                 break
             return n
-    raise AecFormatError("corrupt payload: bad run count")
+    raise AecFormatError(f"corrupt payload: bad {what}")
 
 
 def _unpack_context(r: _Reader, channels: int, n: int, hw: tuple[int, int]) -> np.ndarray:
@@ -465,6 +468,96 @@ def _unpack_context(r: _Reader, channels: int, n: int, hw: tuple[int, int]) -> n
     return v
 
 
+# ---------------------------------------------------------------------------------------------
+# Method 4, hyper-ladder: a model's hyperprior (aecodec.models.hyper) gives every symbol a
+# class from side symbols z stored first; the classes are cut into runs as in method 3 and each
+# run is one stream. The payload: LEB128 length of the z section, the z section (method 2's
+# format, for a (N, h, w) grid the routing names), then the channel mask, the run starts
+# (a bit per class but the first, ceil((classes - 1) / 8) bytes, little-endian), the run counts
+# (LEB128), ladder bytes and the run streams. A run's stream holds its symbols in
+# channel-major raster order of the active channels.
+
+
+class Routing(Protocol):
+    """What method 4 needs from a model at one quality."""
+
+    classes: int  # at most 64
+
+    def side_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int]:
+        """The (N, h, w) side grid of a symbol grid of ``shape`` (M, H, W)."""
+
+    def side(self, grid: np.ndarray) -> np.ndarray:
+        """The encoder's integer side symbols (N, h, w) for a symbol grid (M, H, W)."""
+
+    def route(self, side: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Every symbol's class (M, H, W), int64 in [0, classes), from the side symbols alone,
+        identically on every machine; ValueError if the side symbols are out of range."""
+
+
+def _start_bytes(classes: int) -> int:
+    return -(-(classes - 1) // 8)
+
+
+def _pack_hyper(v: np.ndarray, active: np.ndarray, frames: _Compress, shape: tuple[int, ...],
+                routing: Routing) -> bytes:
+    side = np.asarray(routing.side(v.reshape(shape)), np.int64)
+    zv = side.reshape(len(side), -1)
+    zpay = _pack_ladder(zv, zv.any(axis=1), frames)
+    out = [_varint(len(zpay)), zpay, np.packbits(active).tobytes()]
+    if not active.any():
+        return b"".join(out)
+    classes = np.asarray(routing.route(side, shape), np.int64).reshape(len(v), -1)[active].ravel()
+    x = _zigzag(v[active]).ravel()
+    runs = _runs(classes, x, routing.classes)
+    run_of = np.zeros(routing.classes, np.int64)
+    for r, (lo, hi) in enumerate(runs):
+        run_of[lo:hi] = r
+    rid = run_of[classes]
+    coded = [_code_group(x[rid == r], frames) for r in range(len(runs))]
+    starts = sum(1 << (lo - 1) for lo, _ in runs[1:])
+    out += [starts.to_bytes(_start_bytes(routing.classes), "little"),
+            b"".join(_varint(int((rid == r).sum())) for r in range(len(runs))),
+            bytes(b for b, _ in coded)]
+    return b"".join(out + [stream for _, stream in coded])
+
+
+def _unpack_hyper(r: _Reader, channels: int, n: int, shape: tuple[int, ...], routing: Routing) -> np.ndarray:
+    zshape = routing.side_shape(shape)
+    zlen = _read_varint(r, len(r.data), "side length")
+    zr = _Reader(r.take(zlen, "side symbols"))
+    side = _unpack_ladder(zr, zshape[0], zshape[1] * zshape[2])
+    if zr.pos != len(zr.data):
+        raise AecFormatError(f"corrupt payload: {len(zr.data) - zr.pos} bytes too many in the side symbols")
+    active = r.mask(channels)
+    k = int(active.sum())
+    v = np.zeros((channels, n), np.int32)
+    if k == 0:
+        return v
+    try:
+        classes = np.asarray(routing.route(side.reshape(zshape), shape), np.int64)
+    except ValueError as e:
+        raise AecFormatError(f"corrupt payload: {e}") from None
+    nb = _start_bytes(routing.classes)
+    starts = int.from_bytes(r.take(nb, "run starts"), "little")
+    if starts >> (routing.classes - 1):
+        raise AecFormatError("corrupt payload: bad run starts")
+    run_of = np.cumsum([0] + [(starts >> c) & 1 for c in range(routing.classes - 1)])
+    rid = run_of[classes.reshape(channels, n)[active].ravel()]
+    total = k * n
+    counts = [_read_varint(r, total) for _ in range(int(run_of[-1]) + 1)]
+    if sum(counts) != total:
+        raise AecFormatError(f"corrupt payload: the runs hold {sum(counts)} symbols, not {total}")
+    ladders = [_read_ladder(b) for b in r.take(len(counts), "ladder bytes")]
+    x = np.empty(total, np.int64)
+    for run, (c, lad) in enumerate(zip(counts, ladders)):
+        sel = rid == run
+        if int(sel.sum()) != c:
+            raise AecFormatError("corrupt payload: a run's count does not match its classes")
+        x[sel] = _read_stages(r, c, lad)
+    v[active] = _to_symbols(x.reshape(k, n))
+    return v
+
+
 _PACKERS = {PLANAR: _pack_planar, LADDER: _pack_ladder}
 _UNPACKERS = {PLANAR: _unpack_planar, LADDER: _unpack_ladder}
 TRY_ALL_MAX = 16384  # pack(method=None) tries every method only on grids up to this size
@@ -479,12 +572,16 @@ SMALL_LEVEL, LARGE_LEVEL, LARGE_FROM = 19, 15, 1 << 17
 PARALLEL_MAX = 1 << 22
 
 
-def pack(symbols: np.ndarray, method: int | None = None, level: int | None = None) -> tuple[int, bytes]:
+def pack(symbols: np.ndarray, method: int | None = None, level: int | None = None,
+         routing: Routing | None = None) -> tuple[int, bytes]:
     """Pack integer symbols (any shape; axis 0 = channels) losslessly; returns (method, data).
 
     ``method=None`` tries every method in ``METHODS`` and keeps the smallest result (the
     lowest id on ties); above ``TRY_ALL_MAX`` symbols it skips the planar baseline, which
-    loses on every grid of that size measured (benchmarks/packing_synthetic.md). ``level`` is
+    loses on every grid of that size measured (benchmarks/packing_synthetic.md). Method 4 needs
+    a model's ``routing`` (a hyperprior at the file's quality) and a 3-D grid; given one, it is
+    tried beside the others (its side symbols cost more than they save on some small grids;
+    benchmarks/hyperprior.md counts the files each wins). ``level`` is
     the zstd level (1..22; None: 19, or 15 from ``LARGE_FROM`` symbols). The shape is not stored: the container keeps it and hands it back
     to ``unpack``; method 3 routes a grid by it (``_grid_hw``).
     """
@@ -495,22 +592,29 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
         raise AecInputError("symbols must fit in int32; the quantizer produced a value outside")
     if method is not None and method not in METHODS:
         raise ValueError(f"unknown packing method {method}; choose one of {sorted(METHODS)}")
+    if (method == HYPER or routing is not None) and (routing is None or a.ndim != 3):
+        raise ValueError("packing method 4 needs a model's routing and a (channels, height, width) grid")
     if level is None:
         level = LARGE_LEVEL if a.size >= LARGE_FROM else SMALL_LEVEL
     if not 1 <= level <= zstd.MAX_COMPRESSION_LEVEL:
         raise ValueError(f"zstd level must be 1..{zstd.MAX_COMPRESSION_LEVEL}, got {level}")
     v = a.astype(np.int64).reshape(_geometry(a.shape))
     active = v.any(axis=1)
-    candidates = [method] if method else sorted(METHODS) if a.size <= TRY_ALL_MAX else [LADDER, CONTEXT]
+    plain = [m for m in METHODS if m != HYPER] if a.size <= TRY_ALL_MAX else [LADDER, CONTEXT]
+    candidates = [method] if method else plain + ([HYPER] if routing is not None else [])
     hw = _grid_hw(a.shape)
 
     def packed(m: int) -> tuple[int, int, bytes]:
         frames = _compressor(level)  # one per method: a compressor is not shared between threads
-        d = _pack_context(v, active, frames, hw) if m == CONTEXT else _PACKERS[m](v, active, frames)
+        if m == HYPER:
+            assert routing is not None
+            d = _pack_hyper(v, active, frames, a.shape, routing)
+        else:
+            d = _pack_context(v, active, frames, hw) if m == CONTEXT else _PACKERS[m](v, active, frames)
         return len(d), m, d
 
-    if len(candidates) == 2 and a.size <= PARALLEL_MAX:  # both at once: zstd and numpy release the GIL
-        with ThreadPoolExecutor(2, thread_name_prefix="aecodec-pack") as pool:
+    if len(candidates) > 1 and a.size <= PARALLEL_MAX:  # at once: zstd and numpy release the GIL
+        with ThreadPoolExecutor(len(candidates), thread_name_prefix="aecodec-pack") as pool:
             results = list(pool.map(packed, candidates))
     else:
         results = [packed(m) for m in candidates]
@@ -518,12 +622,13 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
     return best, data
 
 
-def unpack(data: bytes, shape: tuple[int, ...], method: int) -> np.ndarray:
+def unpack(data: bytes, shape: tuple[int, ...], method: int, routing: Routing | None = None) -> np.ndarray:
     """Exact inverse of ``pack``: int32 symbols of ``shape``; AecFormatError on any bad input.
 
     Every stream's size follows from ``shape`` and what was decoded before it, and zstd is
     never allowed to write more than that, so a corrupt or hostile payload cannot make this
-    allocate more than the shape implies.
+    allocate more than the shape implies. Method 4 needs the ``routing`` of the file's model
+    and quality.
     """
     if method not in METHODS:
         raise AecFormatError(
@@ -533,8 +638,14 @@ def unpack(data: bytes, shape: tuple[int, ...], method: int) -> np.ndarray:
     channels, n = _geometry(shape := tuple(int(d) for d in shape))
     try:
         r = _Reader(bytes(data))
-        v = (_unpack_context(r, channels, n, _grid_hw(shape)) if method == CONTEXT
-             else _UNPACKERS[method](r, channels, n))
+        if method == HYPER:
+            if routing is None or len(shape) != 3:
+                raise AecFormatError("packing method 4 needs a hyperprior model and a 3-D latent grid")
+            v = _unpack_hyper(r, channels, n, shape, routing)
+        elif method == CONTEXT:
+            v = _unpack_context(r, channels, n, _grid_hw(shape))
+        else:
+            v = _UNPACKERS[method](r, channels, n)
         if r.pos != len(r.data):
             raise AecFormatError(f"corrupt payload: {len(r.data) - r.pos} bytes too many")
     except (ValueError, IndexError, OverflowError) as e:  # belt and braces: no numpy traceback

@@ -107,6 +107,15 @@ def candidate(cfg, tmp: Path):
     return load_model_file(path), ck
 
 
+def from_file(path: str):
+    """A weight file as the candidate; its card says what run and steps made it."""
+    from aecodec.weights import load_model_file
+    lm = load_model_file(path)
+    card = lm.card
+    steps = card.get("steps_in_run", card.get("steps", 0))
+    return lm, {"step": steps, "cpu_s": 3600 * float(card.get("cpu_hours_in_run", 0.0))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config")
@@ -114,6 +123,8 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=100)
     ap.add_argument("--photos", type=int, default=12)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--weights", help="gate this weight file (e.g. tools/train_hyper.py --model-out) "
+                    "instead of the run's resume point")
     ap.add_argument("--min-gain", type=float, default=1.0,
                     help="BD-rate percent the candidate must save on every gate set (a version costs 3.7 MB)")
     args = ap.parse_args()
@@ -131,7 +142,7 @@ def main() -> None:
     t0 = time.time()
     sets = test_sets(args.faces, args.photos)
     with tempfile.TemporaryDirectory() as tmp:
-        cand, ck = candidate(cfg, Path(tmp))
+        cand, ck = candidate(cfg, Path(tmp)) if not args.weights else from_file(args.weights)
         current = load_shipped(cfg.family)
         models = {"candidate": cand, current.name: current}
         if "conv-faces" != cfg.family:
@@ -158,9 +169,10 @@ def main() -> None:
                             f"{_pct(bd[set_name][f'{label} vs jpeg'])} |")
         newest = family_versions(cfg.family)[-1][0]
         target = versioned_name(cfg.family, newest + 1)
-        lines = [f"## {time.strftime('%Y-%m-%d %H:%M')}: run {cfg.name} at step {int(ck['step'])} "
-                 f"({float(ck['cpu_s']) / 3600:.2f} CPU-hours) against {current.name}",
-                 "", f"`python tools/promote.py {args.config}{' --write' if args.write else ''}` "
+        what = (f"run {cfg.name} at step {int(ck['step'])} ({float(ck['cpu_s']) / 3600:.2f} CPU-hours)"
+                if not args.weights else f"`{args.weights}` ({cand.model.config.description})")
+        lines = [f"## {time.strftime('%Y-%m-%d %H:%M')}: {what} against {current.name}",
+                 "", f"`python tools/promote.py {' '.join(sys.argv[1:])}` "
                  f"({len(sets['faces'])} LFW test faces 250x250, {len(sets['photos'])} BSDS500 test photos; "
                  f"qualities {QUALITIES[0]}-{QUALITIES[-1]}; {time.time() - t0:.0f} s)", "",
                  "| set | codec | bpp q1 → q100 | PSNR q1 → q100 | BD-rate vs JPEG |", "|---|---|---|---|---|", *rows, ""]

@@ -1,0 +1,259 @@
+"""A scale hyperprior for the convolutional codec's symbols (Ballé et al. 2018), whose decoder
+half runs in exact integer arithmetic (Ballé, Johnston and Minnen 2019), so that it routes
+every symbol to the same zstd stream on every machine.
+
+::
+
+    symbols s ─► ÷ gain(q) ─► |ŷ| ─► h_a (float) ─► round ─► z ─────────────► packed (ladder)
+                                                             │
+                                   integer h_s (numpy, int64 / exact float64) ─► L[c, y, x]
+                                                             │
+               class = clip((L + G(q)[c] - CLASS_LOW) >> CLASS_SHIFT, 0, classes - 1)
+
+``L`` is the predicted log2 scale of each latent, in units of 1/``LOG_UNITS``, in the code's
+own units (quality-free); ``G(q)`` adds the log2 of the encoder gain of quality ``q`` as an
+integer interpolated between per-level integer tables, so the class is a prediction of
+log2 of the symbol's scale. The class is all the decoder takes from the hyperprior: symbols of
+one class pool into one stream (``aecodec.pack``, method 4), whose zstd table fits them.
+
+The float ``h_a`` is the encoder's alone (its output ``z`` is stored), so it may differ between
+machines; everything after ``z`` is integer: weights and biases are integers, activations are
+integers clipped to ``[0, ACT_MAX]``, and every rescaling is a floor division by a power of
+two. The convolutions are im2col products in float64 of integer-valued operands whose sums stay
+far below 2**53 (checked by ``IntSynthesis.bound``), so any summation order, thread count or
+BLAS gives the same integers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aecodec.models.conv import ConvAutoencoder, ConvConfig
+from aecodec.models.entropy import FactorizedDensity
+from aecodec.models.registry import register_model
+from aecodec.quantize import quality_position
+
+__all__ = ["HyperConfig", "HyperPrior", "IntSynthesis", "IntLayer", "HyperConvConfig", "HyperConvAutoencoder",
+           "HyperRouting", "LOG_UNITS", "ACT_MAX", "Z_MAX"]
+
+LOG_UNITS = 8          # L and G count 1/8 of a log2 step
+ACT_MAX = 255          # integer activations are clipped to [0, 255]
+WEIGHT_BITS = 8        # |integer weight| <= 2**(WEIGHT_BITS - 1) - 1 after scaling
+SCALE_MIN = 0.06       # the scale floor of the training-time Gaussian (symbol units)
+
+
+@dataclass
+class HyperConfig:
+    latent_channels: int = 160
+    channels: int = 96
+    classes: int = 32
+    class_low: int = -48        # L + G at the bottom of class 0 (1/8 log2 units): scale 2**-6
+    class_shift: int = 2        # a class spans 2**class_shift units: 1/2 of a log2 step
+
+
+class HyperPrior(nn.Module):
+    """The float networks trained on cached latents: ``h_a`` (encoder) and ``h_s`` (decoder,
+    exported to ``IntSynthesis`` for coding), and the factorized density of ``z``."""
+
+    def __init__(self, config: HyperConfig) -> None:
+        super().__init__()
+        self.config = config
+        m, n = config.latent_channels, config.channels
+        self.h_a = nn.Sequential(nn.Conv2d(m, n, 3, 1, 1), nn.ReLU(), nn.Conv2d(n, n, 5, 2, 2), nn.ReLU(),
+                                 nn.Conv2d(n, n, 5, 2, 2))
+        self.h_s = nn.Sequential(nn.ConvTranspose2d(n, n, 5, 2, 2, output_padding=1), nn.ReLU(),
+                                 nn.ConvTranspose2d(n, n, 5, 2, 2, output_padding=1), nn.ReLU(),
+                                 nn.Conv2d(n, m, 3, 1, 1))
+        self.z_density = FactorizedDensity(n, 1)
+        # The shape of every symbol's conditional density, scaled by its predicted scale: a
+        # learned monotone cumulative (heavier tails than a Gaussian fit these latents).
+        self.shape = FactorizedDensity(1, 1, init_scale=4.0)
+
+    def analysis(self, y: torch.Tensor) -> torch.Tensor:
+        """Float ``z`` (before rounding) of latents ``y`` in code units (symbols ÷ gain)."""
+        return self.h_a(y.abs())
+
+    def log_scale(self, z: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """Float log2 scale of each latent (code units), cropped to the latent grid ``hw``."""
+        return self.h_s(z)[..., :hw[0], :hw[1]]
+
+    def symbol_bits(self, s: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """Bits per sample of (noisy or integer) symbols ``s`` given their scales: the mass of
+        [-|s| - 1/2, -|s| + 1/2] / scale under the learned shape (symmetric by construction),
+        taken on the unsaturated side of its median, its lower bound passing gradients."""
+        scale = scale.clamp_min(SCALE_MIN)
+        a = -s.abs()
+        flat = lambda t: t.float().reshape(1, 1, 1, -1)  # noqa: E731
+        level = torch.zeros(1, dtype=torch.long, device=s.device)
+        with torch.autocast(device_type=s.device.type, enabled=False):
+            lower = self.shape._logits_cumulative(flat((a - 0.5) / scale), level)
+            upper = self.shape._logits_cumulative(flat((a + 0.5) / scale), level)
+        sign = -torch.sign(lower + upper).detach()
+        mass = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
+        bounded = mass + (mass.clamp_min(1e-9) - mass).detach()
+        return -torch.log2(bounded).reshape(s.shape).sum(dim=tuple(range(1, s.dim())))
+
+    def z_bits(self, z: torch.Tensor) -> torch.Tensor:
+        level = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+        return self.z_density.bits(z, level)
+
+
+# ---------------------------------------------------------------------------------------------
+# The integer synthesis.
+
+
+def _conv_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int) -> np.ndarray:
+    """Stride-1 convolution (padding k // 2) of ``x`` (C, H, W) by ``weight`` (O, C*k*k):
+    (H * W, O) sums, as im2col products of at most ``rows`` output positions at a time."""
+    c, h, w = x.shape
+    p = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+    out = np.empty((h * w, len(weight)), np.float64)
+    step = max(1, rows // max(w, 1))
+    for top in range(0, h, step):
+        n = min(step, h - top)
+        win = np.lib.stride_tricks.sliding_window_view(p[:, top:top + n + k - 1], (k, k), axis=(1, 2))
+        cols = win.transpose(1, 2, 0, 3, 4).reshape(n * w, c * k * k)  # (positions, C*k*k)
+        np.matmul(cols, weight.T, out=out[top * w:(top + n) * w])
+    return out
+
+
+def _upsample2(x: np.ndarray) -> np.ndarray:
+    """Zeros between samples: what a stride-2 transposed convolution convolves."""
+    c, h, w = x.shape
+    out = np.zeros((c, 2 * h, 2 * w), x.dtype)
+    out[:, ::2, ::2] = x
+    return out
+
+
+@dataclass(frozen=True)
+class IntLayer:
+    weight: np.ndarray   # (O, C*k*k) float64 of integers (stride-1 convolution form)
+    bias: np.ndarray     # (O,) float64 of integers
+    k: int
+    up: bool             # a stride-2 transposed convolution (zero-upsample first)
+    shift: int           # floor-divide the sums by 2**shift
+    relu: bool           # clip to [0, ACT_MAX] (else: the output layer, unclipped)
+
+
+class IntSynthesis:
+    """``h_s`` in integers: exact, whatever the machine, thread count or memory layout."""
+
+    ROWS = 4096  # output positions per product (bounds memory on large grids)
+
+    def __init__(self, layers: list[IntLayer]) -> None:
+        self.layers = layers
+
+    def __call__(self, z: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+        """Integer log2 scales L (M, H, W) int64 of integer ``z`` (N, h, w)."""
+        x = np.asarray(z, np.int64)
+        if x.size and int(np.abs(x).max()) > Z_MAX:
+            raise ValueError(f"a side symbol exceeds {Z_MAX}")
+        x = x.astype(np.float64)
+        for layer in self.layers:
+            if layer.up:
+                # A transposed convolution (k = 5, stride 2, padding 2, output padding 1) is a
+                # stride-1 convolution, with the flipped kernel, of the input with zeros between
+                # and after its samples, padded by 2 on each side.
+                x = _upsample2(x)
+            c, h, w = x.shape
+            out = _conv_rows(x, layer.weight, layer.k, self.ROWS)
+            out += layer.bias
+            out = np.floor(out * 2.0 ** -layer.shift)
+            if layer.relu:
+                np.clip(out, 0, ACT_MAX, out=out)
+            x = out.T.reshape(-1, h, w)
+        return x[:, :hw[0], :hw[1]].astype(np.int64)
+
+
+Z_MAX = 1 << 12
+
+
+# ---------------------------------------------------------------------------------------------
+# The model: the convolutional codec with the hyperprior routing its symbols.
+
+
+@dataclass
+class HyperConvConfig(ConvConfig):
+    hyper_channels: int = 96
+    classes: int = 32
+    class_low: int = -48
+    class_shift: int = 2
+
+
+@register_model("conv-hyper")
+class HyperConvAutoencoder(ConvAutoencoder):
+    """``ConvAutoencoder`` whose files are packed with method 4: the same transforms and
+    symbols, with a hyperprior choosing each symbol's stream (``routing``)."""
+
+    Config = HyperConvConfig
+
+    def __init__(self, config: HyperConvConfig) -> None:
+        super().__init__(config)
+        m, n = config.latent_channels, config.hyper_channels
+        self.hyper = HyperPrior(HyperConfig(m, n, config.classes, config.class_low, config.class_shift))
+        # The integer synthesis (export_int) and the integer log2 encoder gains of each level.
+        for i, (o, c) in enumerate([(n, n * 25), (n, n * 25), (m, n * 9)]):
+            self.register_buffer(f"int_w{i}", torch.zeros(o, c, dtype=torch.int32))
+            self.register_buffer(f"int_b{i}", torch.zeros(o, dtype=torch.int64))
+        self.register_buffer("int_shift", torch.zeros(3, dtype=torch.int64))
+        self.register_buffer("log_gain_int", torch.zeros(config.levels, m, dtype=torch.int64))
+
+    def set_integer(self, synthesis: IntSynthesis) -> None:
+        """Store an exported synthesis and the current encoder gains as integers."""
+        for i, layer in enumerate(synthesis.layers):
+            getattr(self, f"int_w{i}").copy_(torch.from_numpy(layer.weight.astype(np.int64)))
+            getattr(self, f"int_b{i}").copy_(torch.from_numpy(layer.bias.astype(np.int64)))
+            self.int_shift[i] = layer.shift
+        with torch.no_grad():
+            g = torch.round(self._log_gains().double() / math.log(2) * LOG_UNITS)
+        self.log_gain_int.copy_(g.to(torch.int64))
+        self._synthesis = None
+
+    def synthesis(self) -> IntSynthesis:
+        cached = getattr(self, "_synthesis", None)
+        if cached is None:
+            ks, ups = (5, 5, 3), (True, True, False)
+            cached = IntSynthesis([
+                IntLayer(getattr(self, f"int_w{i}").cpu().numpy().astype(np.float64),
+                         getattr(self, f"int_b{i}").cpu().numpy().astype(np.float64),
+                         ks[i], ups[i], int(self.int_shift[i]), i < 2) for i in range(3)])
+            self._synthesis = cached
+        return cached
+
+    def routing(self, quality: float) -> "HyperRouting":
+        return HyperRouting(self, quality)
+
+
+class HyperRouting:
+    """``aecodec.pack.Routing`` of a hyperprior model at one quality."""
+
+    def __init__(self, model: HyperConvAutoencoder, quality: float) -> None:
+        cfg = model.config
+        self.model, self.quality, self.classes = model, float(quality), cfg.classes
+        self.low, self.shift = cfg.class_low, cfg.class_shift
+        lo, hi, t = quality_position(quality, cfg.levels)
+        t64 = min(int(t * 64), 64)  # IEEE arithmetic on the header's quality: alike everywhere
+        g = model.log_gain_int.cpu().numpy()
+        self.gain = (g[lo] * (64 - t64) + g[hi] * t64) >> 6
+
+    def side_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int]:
+        _, h, w = shape
+        return self.model.config.hyper_channels, -(-h // 4), -(-w // 4)
+
+    def side(self, grid: np.ndarray) -> np.ndarray:
+        enc, _ = self.model._gains_at(self.quality)
+        with torch.inference_mode():
+            dev = enc.device
+            y = torch.from_numpy(np.asarray(grid, np.float32))[None].to(dev) / enc
+            z = torch.round(self.model.hyper.analysis(y.float())).clamp_(-Z_MAX, Z_MAX)
+        return z[0].cpu().numpy().astype(np.int64)
+
+    def route(self, side: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        log_scale = self.model.synthesis()(side, tuple(shape[1:]))
+        return np.clip((log_scale + self.gain[:, None, None] - self.low) >> self.shift, 0, self.classes - 1)

@@ -1,0 +1,100 @@
+"""Train a scale hyperprior on a shipped convolutional model's frozen transforms.
+
+    python tools/train_hyper.py conv-photos.v4 --steps 6000 --out checkpoints/hyper/photos-v4.pt
+
+Caches g_a latents of training faces (LFW train people, 250x250 padded to 256) and photo tiles
+(256x256; the run config's folders) once, under checkpoints/hyper/, then trains on them.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aecodec.models.hyper import HyperConfig, HyperPrior  # noqa: E402
+from aecodec.train.hyper import cache_latents, side_sample, train_hyper  # noqa: E402
+from aecodec.train.longrun import RunConfig, load_stacks  # noqa: E402
+from aecodec.weights import load_shipped  # noqa: E402
+
+
+def pad256(stack: torch.Tensor) -> torch.Tensor:
+    x = stack.permute(0, 3, 1, 2).float()
+    h, w = x.shape[2:]
+    x = F.pad(x, (0, -w % 16, 0, -h % 16), mode="replicate")
+    return x.round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--config", default="configs/run-general.json")
+    ap.add_argument("--faces", type=int, default=2500)
+    ap.add_argument("--photos", type=int, default=2500)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--channels", type=int, default=96)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--init", help="a checkpoint of this tool to go on from")
+    ap.add_argument("--model-out", help="also save the model (base transforms + this hyperprior) as weights here, "
+                    "for tools/promote.py --weights")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    lm = load_shipped(a.model)
+    cache = Path(f"checkpoints/hyper/cache-{lm.name}-{a.faces}-{a.photos}.pt")
+    if cache.exists():
+        latents = torch.load(cache)
+    else:
+        t0 = time.time()
+        faces, photos = load_stacks(RunConfig.from_file(a.config))
+        gen = torch.Generator().manual_seed(1)
+        parts = []
+        if faces is not None and a.faces:
+            parts.append(pad256(faces[torch.randperm(len(faces), generator=gen)[:a.faces]]))
+        if photos is not None and a.photos:
+            parts.append(photos[torch.randperm(len(photos), generator=gen)[:a.photos]])
+        del faces, photos
+        latents = torch.cat([cache_latents(lm.model, p) for p in parts])
+        torch.save(latents, cache)
+        print(f"cached {tuple(latents.shape)} latents in {time.time() - t0:.0f} s", flush=True)
+    hyper = HyperPrior(HyperConfig(latent_channels=latents.shape[1], channels=a.channels))
+    if a.init:
+        hyper.load_state_dict(torch.load(a.init)["state"])
+    train_hyper(lm.model, hyper, latents, a.steps, a.batch, a.lr, log=lambda m: print(m, flush=True))
+    z_sample = side_sample(lm.model, hyper, latents)
+    prior = torch.load(a.init) if a.init else {}
+    steps = int(prior.get("steps", 0)) + a.steps
+    cpu_s = float(prior.get("cpu_s", 0.0)) + time.process_time()
+    torch.save({"config": vars(hyper.config), "state": hyper.state_dict(), "model": lm.name, "steps": steps,
+                "cpu_s": cpu_s, "z_sample": z_sample}, a.out)
+    if a.model_out:
+        save_candidate(lm, hyper, z_sample, steps, cpu_s, a, Path(a.model_out))
+
+
+def save_candidate(lm, hyper: HyperPrior, z_sample: torch.Tensor, steps: int, cpu_s: float, a, path: Path) -> None:
+    from aecodec.train.hyper import attach
+    from aecodec.weights import save_model
+
+    model = attach(lm.model, hyper, z_sample)
+    model.config.description = (f"{lm.model.config.description}; with a scale hyperprior (packing method 4) "
+                                f"on {lm.name}'s transforms")
+    card = {**{k: v for k, v in lm.card.items() if k not in ("results", "curves")},
+            "name": lm.name.split(".")[0], "transforms_from": lm.name,
+            "hyperprior": {"steps": steps, "cpu_hours": round(cpu_s / 3600, 2), "batch": a.batch, "lr": a.lr,
+                           "latents": f"{a.faces} LFW train-people faces (padded to 256x256) and {a.photos} "
+                                      "256x256 photo tiles of the run config's training folders, cached once",
+                           "command": "python " + " ".join(sys.argv)}}
+    save_model(model, path, card=card)
+    print(f"saved {path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
