@@ -405,17 +405,23 @@ def _pack_context(v: np.ndarray, active: np.ndarray, frames: _Compress, hw: tupl
         return out[0]
     s = ctx.scale_nibbles(va)
     classes, x = _route(_zigzag(va).reshape(len(va), *hw), s)
-    runs = _runs(classes, x)
-    run_of = np.zeros(ctx.CLASSES, np.int64)
+    runs, tail = _class_streams(classes, x, ctx.CLASSES, frames)
+    starts = sum(1 << lo for lo, _ in runs[1:])
+    return b"".join(out + [_pack_codes(s, 4), starts.to_bytes(2, "little"), tail])
+
+
+def _class_streams(classes: np.ndarray, x: np.ndarray, n: int, frames: _Compress) -> tuple[list[tuple[int, int]], bytes]:
+    """Methods 3 and 4: the runs the ``n`` classes are cut into, and what follows the run
+    starts: the run counts (LEB128), the ladder bytes and each run's stream, whose values are
+    those of ``x`` whose class falls in the run, in order."""
+    runs = _runs(classes, x, n)
+    run_of = np.zeros(n, np.int64)
     for r, (lo, hi) in enumerate(runs):
         run_of[lo:hi] = r
     rid = run_of[classes]
     coded = [_code_group(x[rid == r], frames) for r in range(len(runs))]
-    starts = sum(1 << lo for lo, _ in runs[1:])
-    out += [_pack_codes(s, 4), starts.to_bytes(2, "little"),
-            b"".join(_varint(int((rid == r).sum())) for r in range(len(runs))),
-            bytes(b for b, _ in coded)]
-    return b"".join(out + [stream for _, stream in coded])
+    counts = b"".join(_varint(int((rid == r).sum())) for r in range(len(runs)))
+    return runs, b"".join([counts, bytes(b for b, _ in coded), *(stream for _, stream in coded)])
 
 
 def _read_varint(r: _Reader, limit: int, what: str = "run count") -> int:
@@ -507,18 +513,9 @@ def _pack_hyper(v: np.ndarray, active: np.ndarray, frames: _Compress, shape: tup
     if not active.any():
         return b"".join(out)
     classes = np.asarray(routing.route(side, shape), np.int64).reshape(len(v), -1)[active].ravel()
-    x = _zigzag(v[active]).ravel()
-    runs = _runs(classes, x, routing.classes)
-    run_of = np.zeros(routing.classes, np.int64)
-    for r, (lo, hi) in enumerate(runs):
-        run_of[lo:hi] = r
-    rid = run_of[classes]
-    coded = [_code_group(x[rid == r], frames) for r in range(len(runs))]
+    runs, tail = _class_streams(classes, _zigzag(v[active]).ravel(), routing.classes, frames)
     starts = sum(1 << (lo - 1) for lo, _ in runs[1:])
-    out += [starts.to_bytes(_start_bytes(routing.classes), "little"),
-            b"".join(_varint(int((rid == r).sum())) for r in range(len(runs))),
-            bytes(b for b, _ in coded)]
-    return b"".join(out + [stream for _, stream in coded])
+    return b"".join(out + [starts.to_bytes(_start_bytes(routing.classes), "little"), tail])
 
 
 def _unpack_hyper(r: _Reader, channels: int, n: int, shape: tuple[int, ...], routing: Routing) -> np.ndarray:

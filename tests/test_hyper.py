@@ -24,7 +24,7 @@ from aecodec.models.hyper import (ACT_MAX, Z_MAX, HyperConfig, HyperConvAutoenco
                                   IntSynthesis)
 from aecodec.models.conv import ConvAutoencoder, ConvConfig
 from aecodec.pack import HYPER, LADDER, pack, unpack
-from aecodec.train.hyper import attach, export_int, hyper_bits, level_gains, side_sample, train_hyper
+from aecodec.train.hyper import attach, hyper_bits, level_gains, side_sample, train_hyper
 from aecodec.weights import LoadedModel, load_model_file, save_model, state_hash
 
 

@@ -1,6 +1,6 @@
 """Train a scale hyperprior on a shipped convolutional model's frozen transforms.
 
-    python tools/train_hyper.py conv-photos.v4 --steps 6000 --out checkpoints/hyper/photos-v4.pt
+    python tools/train_hyper.py conv-photos.v4 --steps 3000 --out weights/resume/hyper-photos-v4.pt [--init PREVIOUS.pt]
 
 Caches g_a latents of training faces (LFW train people, 250x250 padded to 256) and photo tiles
 (256x256; the run config's folders) once, under checkpoints/hyper/, then trains on them.
@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

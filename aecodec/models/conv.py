@@ -139,10 +139,15 @@ class ConvAutoencoder(CodecModel):
         symbols move by 1; BD-rate within ±0.25 %, benchmarks/bf16_encode.md). The gains and the
         rounding stay float32; only the symbols are stored, so the decoder is unchanged."""
         enc, _ = self._gains_at(quality)
+        return to_symbols(self.analysis(x) * enc).cpu()
+
+    @torch.inference_mode()
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        """g_a(x) as ``encode`` computes it (bfloat16 where ``bf16_encoder``), in float32."""
         x = x.to(self.lambdas.device)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16_encoder(x.device)):
             y = self.g_a(x.contiguous(memory_format=torch.channels_last))
-        return to_symbols(y.float() * enc).cpu()
+        return y.float()
 
     @torch.inference_mode()
     def decode(self, symbols: torch.Tensor, quality: float) -> torch.Tensor:

@@ -61,17 +61,22 @@ class FactorizedDensity(nn.Module):
         needs it, or latents that drift past the bound escape the rate term altogether."""
         b, c, h, w = z.shape
         v = z.float().reshape(b, c, 1, h * w)
+        return self.mass(v - 0.5, v + 0.5, level, pass_bound).reshape(b, c, h, w)
+
+    def mass(self, lo: torch.Tensor, hi: torch.Tensor, level: torch.Tensor, pass_bound: bool = False) -> torch.Tensor:
+        """Probability of [lo, hi] per element of (B, C, 1, N) tensors, bounded below by
+        ``LIKELIHOOD_BOUND`` (``pass_bound``: see ``likelihood``); always float32."""
         # Rate must be float32 even inside a bfloat16 autocast region.
-        with torch.autocast(device_type=v.device.type, enabled=False):
-            lower = self._logits_cumulative(v - 0.5, level)
-            upper = self._logits_cumulative(v + 0.5, level)
+        with torch.autocast(device_type=lo.device.type, enabled=False):
+            lower = self._logits_cumulative(lo.float(), level)
+            upper = self._logits_cumulative(hi.float(), level)
         # Evaluate on the side of the median where the sigmoid is not saturated (tfc's trick).
         sign = -torch.sign(lower + upper).detach()
         lik = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
         bounded = lik.clamp_min(LIKELIHOOD_BOUND)
         if pass_bound:
             bounded = lik + (bounded - lik).detach()
-        return bounded.reshape(b, c, h, w)
+        return bounded
 
     def bits(self, z: torch.Tensor, level: torch.Tensor, pass_bound: bool = False) -> torch.Tensor:
         """Total bits per sample, shape (B,)."""

@@ -20,8 +20,8 @@ The float ``h_a`` is the encoder's alone (its output ``z`` is stored), so it may
 machines; everything after ``z`` is integer: weights and biases are integers, activations are
 integers clipped to ``[0, ACT_MAX]``, and every rescaling is a floor division by a power of
 two. The convolutions are im2col products in float64 of integer-valued operands whose sums stay
-far below 2**53 (checked by ``IntSynthesis.bound``), so any summation order, thread count or
-BLAS gives the same integers.
+far below 2**53 (weights under 2**12 and activations under 2**8 or |z| <= Z_MAX, over 2,400
+terms, stay under 2**36), so any summation order, thread count or BLAS gives the same integers.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aecodec.models.conv import ConvAutoencoder, ConvConfig
@@ -45,7 +44,8 @@ __all__ = ["HyperConfig", "HyperPrior", "IntSynthesis", "IntLayer", "HyperConvCo
 LOG_UNITS = 8          # L and G count 1/8 of a log2 step
 ACT_MAX = 255          # integer activations are clipped to [0, 255]
 WEIGHT_BITS = 8        # |integer weight| <= 2**(WEIGHT_BITS - 1) - 1 after scaling
-SCALE_MIN = 0.06       # the scale floor of the training-time Gaussian (symbol units)
+SCALE_MIN = 0.06       # the smallest scale the rate model takes (symbol units)
+Z_MAX = 1 << 12        # |side symbol| a file may hold
 
 
 @dataclass
@@ -84,20 +84,15 @@ class HyperPrior(nn.Module):
         return self.h_s(z)[..., :hw[0], :hw[1]]
 
     def symbol_bits(self, s: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """Bits per sample of (noisy or integer) symbols ``s`` given their scales: the mass of
+        """Bits per sample of integer symbols ``s`` given their scales: the mass of
         [-|s| - 1/2, -|s| + 1/2] / scale under the learned shape (symmetric by construction),
-        taken on the unsaturated side of its median, its lower bound passing gradients."""
+        its lower bound passing gradients."""
         scale = scale.clamp_min(SCALE_MIN)
         a = -s.abs()
-        flat = lambda t: t.float().reshape(1, 1, 1, -1)  # noqa: E731
+        flat = lambda t: t.reshape(1, 1, 1, -1)  # noqa: E731
         level = torch.zeros(1, dtype=torch.long, device=s.device)
-        with torch.autocast(device_type=s.device.type, enabled=False):
-            lower = self.shape._logits_cumulative(flat((a - 0.5) / scale), level)
-            upper = self.shape._logits_cumulative(flat((a + 0.5) / scale), level)
-        sign = -torch.sign(lower + upper).detach()
-        mass = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
-        bounded = mass + (mass.clamp_min(1e-9) - mass).detach()
-        return -torch.log2(bounded).reshape(s.shape).sum(dim=tuple(range(1, s.dim())))
+        mass = self.shape.mass(flat((a - 0.5) / scale), flat((a + 0.5) / scale), level, pass_bound=True)
+        return -torch.log2(mass).reshape(s.shape).sum(dim=tuple(range(1, s.dim())))
 
     def z_bits(self, z: torch.Tensor) -> torch.Tensor:
         level = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
@@ -171,8 +166,6 @@ class IntSynthesis:
         return x[:, :hw[0], :hw[1]].astype(np.int64)
 
 
-Z_MAX = 1 << 12
-
 
 # ---------------------------------------------------------------------------------------------
 # The model: the convolutional codec with the hyperprior routing its symbols.
@@ -180,10 +173,10 @@ Z_MAX = 1 << 12
 
 @dataclass
 class HyperConvConfig(ConvConfig):
-    hyper_channels: int = 96
-    classes: int = 32
-    class_low: int = -48
-    class_shift: int = 2
+    hyper_channels: int = HyperConfig.channels
+    classes: int = HyperConfig.classes
+    class_low: int = HyperConfig.class_low
+    class_shift: int = HyperConfig.class_shift
 
 
 @register_model("conv-hyper")
@@ -207,6 +200,8 @@ class HyperConvAutoencoder(ConvAutoencoder):
     def set_integer(self, synthesis: IntSynthesis) -> None:
         """Store an exported synthesis and the current encoder gains as integers."""
         for i, layer in enumerate(synthesis.layers):
+            if np.abs(layer.weight).max() >= 1 << 12:
+                raise ValueError(f"integer weights of layer {i} need more than 12 bits")
             getattr(self, f"int_w{i}").copy_(torch.from_numpy(layer.weight.astype(np.int64)))
             getattr(self, f"int_b{i}").copy_(torch.from_numpy(layer.bias.astype(np.int64)))
             self.int_shift[i] = layer.shift
@@ -249,9 +244,8 @@ class HyperRouting:
     def side(self, grid: np.ndarray) -> np.ndarray:
         enc, _ = self.model._gains_at(self.quality)
         with torch.inference_mode():
-            dev = enc.device
-            y = torch.from_numpy(np.asarray(grid, np.float32))[None].to(dev) / enc
-            z = torch.round(self.model.hyper.analysis(y.float())).clamp_(-Z_MAX, Z_MAX)
+            y = torch.from_numpy(np.asarray(grid, np.float32))[None].to(enc.device) / enc
+            z = torch.round(self.model.hyper.analysis(y)).clamp_(-Z_MAX, Z_MAX)
         return z[0].cpu().numpy().astype(np.int64)
 
     def route(self, side: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

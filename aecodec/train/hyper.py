@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Callable
+from dataclasses import asdict
+from typing import Callable
 
 import numpy as np
 import torch
 
-from aecodec.models.conv import ConvAutoencoder, bf16_encoder
-from aecodec.models.hyper import ACT_MAX, LOG_UNITS, WEIGHT_BITS, HyperPrior, IntLayer, IntSynthesis
-
-if TYPE_CHECKING:
-    from aecodec.models.hyper import HyperConvAutoencoder
+from aecodec.models.conv import ConvAutoencoder
+from aecodec.models.hyper import (ACT_MAX, LOG_UNITS, WEIGHT_BITS, HyperConvAutoencoder, HyperConvConfig,
+                                  HyperPrior, IntLayer, IntSynthesis)
 
 __all__ = ["cache_latents", "train_hyper", "hyper_bits", "export_int", "level_gains", "attach", "side_sample"]
 
@@ -29,9 +28,7 @@ def cache_latents(model: ConvAutoencoder, images: torch.Tensor, batch: int = 16)
     out = []
     for i in range(0, len(images), batch):
         x = images[i:i + batch].permute(0, 3, 1, 2).float().div_(255.0)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_encoder(x.device)):
-            y = model.g_a(x.contiguous(memory_format=torch.channels_last))
-        out.append(y.float().half())
+        out.append(model.analysis(x).half())
     return torch.cat(out)
 
 
@@ -133,13 +130,9 @@ def export_int(hyper: HyperPrior, z_sample: torch.Tensor) -> IntSynthesis:
     return IntSynthesis(layers)
 
 
-def attach(base: ConvAutoencoder, hyper: HyperPrior, z_sample: torch.Tensor) -> "HyperConvAutoencoder":
+def attach(base: ConvAutoencoder, hyper: HyperPrior, z_sample: torch.Tensor) -> HyperConvAutoencoder:
     """A ``HyperConvAutoencoder`` with ``base``'s transforms and gains and ``hyper``'s networks,
     its synthesis exported to integers on ``z_sample`` (integer side latents of training data)."""
-    from dataclasses import asdict
-
-    from aecodec.models.hyper import HyperConvAutoencoder, HyperConvConfig
-
     hc = hyper.config
     cfg = HyperConvConfig(**asdict(base.config), hyper_channels=hc.channels, classes=hc.classes,
                           class_low=hc.class_low, class_shift=hc.class_shift)
