@@ -1,8 +1,8 @@
 """The hyperprior (packing method 4) against the factorized prior's packing (methods 1-3) on
 the same transforms and the same symbols.
 
-    python benchmarks/hyperprior.py conv-photos.v4 conv-photos.v5 > benchmarks/hyperprior.md
-    python benchmarks/hyperprior.py conv-photos.v4 --candidate checkpoints/hyper/photos-v4.pt
+    python benchmarks/hyperprior.py BASE HYPER_MODEL > benchmarks/hyperprior.md   # both installed
+    python benchmarks/hyperprior.py conv-photos.v4 --candidate weights/resume/hyper-photos-v4.pt
 
 Both models must have the same transforms (the hyperprior model's are a copy of the base's), so
 every image's symbols are encoded once and packed both ways: the decoded images are identical
@@ -36,7 +36,7 @@ from aecodec.train.data import lfw_images  # noqa: E402
 from aecodec.weights import LoadedModel, load_exact, state_hash  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-QUALITIES = [int(q) for q in __import__("os").environ.get("HP_Q", "5,15,30,45,60,75,90,100").split(",")]
+QUALITIES = [5, 15, 30, 45, 60, 75, 90, 100]
 
 
 def image_sets(faces_n: int, bsds_n: int) -> dict[str, list[np.ndarray]]:
@@ -61,7 +61,8 @@ def candidate(base: LoadedModel, path: str) -> LoadedModel:
     hyper.load_state_dict(ck["state"])
     z = ck["z_sample"]
     model = attach(base.model, hyper, z)
-    return LoadedModel("candidate", model, state_hash(model.state_dict()), {})
+    # Named as the base in the headers, so that the two files differ only in their payloads.
+    return LoadedModel(base.name, model, state_hash(model.state_dict()), {})
 
 
 def file_bits(lm: LoadedModel, sym: np.ndarray, q: float, w: int, h: int) -> tuple[int, int]:
@@ -80,10 +81,8 @@ def class_entropy(classes: np.ndarray, sym: np.ndarray) -> float:
 
 
 @torch.inference_mode()
-def model_estimate(lm: LoadedModel, sym: np.ndarray, q: float) -> float:
+def model_estimate(lm: LoadedModel, sym: np.ndarray, z: np.ndarray, q: float) -> float:
     m = lm.model
-    routing = m.routing(q)
-    z = routing.side(sym)
     enc, _ = m._gains_at(q)
     log_scale = m.hyper.log_scale(torch.from_numpy(z).float()[None], sym.shape[1:])
     by = m.hyper.symbol_bits(torch.from_numpy(sym).float()[None], torch.exp2(log_scale) * enc)
@@ -98,16 +97,17 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=48)
     ap.add_argument("--bsds", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--qualities", type=lambda t: [float(q) for q in t.split(",")], default=QUALITIES)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     base = load_exact(a.base)
     hyp = candidate(base, a.candidate) if a.candidate else load_exact(a.hyper)
     t0 = time.time()
     sets = image_sets(a.faces, a.bsds)
-    print(f"# Hyperprior (packing method 4) against the factorized prior's packing\n")
+    print("# Hyperprior (packing method 4) against the factorized prior's packing\n")
     cmd = " ".join(["python benchmarks/hyperprior.py", *sys.argv[1:]])
     print(f"Command: `{cmd}` ({a.threads} threads)\n")
-    print(f"Base `{base.name}`, hyperprior model `{hyp.name}`: the same transforms, so each image's symbols "
+    print(f"Base `{base.name}`, hyperprior model `{a.candidate or hyp.name}`: the same transforms, so each image's symbols "
           "are encoded once and packed both ways (identical decoded images). bpp: whole `.aec` files; "
           "*estimate*: the hyperprior's own bits (its learned shape at the predicted scales, plus z); *class H*: the symbols' entropy "
           "given their classes plus z's real bytes, tables free. The hyperprior model's files use method 4 where it is "
@@ -119,7 +119,7 @@ def main() -> None:
         print("| quality | PSNR dB | factorized bpp | hyperprior bpp | change | estimate bpp | class H bpp | method 4 payload / estimate | files in method 4 |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         curves: dict[str, list[float]] = {"psnr": [], "plain": [], "hyper": []}
-        for q in QUALITIES:
+        for q in a.qualities:
             px = bits_p = bits_h = est = cond = payload = 0.0
             won = 0
             psnr = []
@@ -132,9 +132,9 @@ def main() -> None:
                 bh, method = file_bits(hyp, sym, q, w, h)
                 won += method == pack.HYPER
                 bits_h += bh
-                est += model_estimate(hyp, sym, q)
                 routing = hyp.model.routing(q)
                 z = routing.side(sym)
+                est += model_estimate(hyp, sym, z, q)
                 zbytes = len(pack.pack(z, method=pack.LADDER)[1])
                 cond += class_entropy(routing.route(z, sym.shape).ravel(), sym.ravel()) + 8 * zbytes
                 payload += len(pack.pack(sym, method=pack.HYPER, routing=routing)[1]) * 8
