@@ -86,14 +86,14 @@ def _alpha_chunk(alpha: np.ndarray | None) -> bytes | None:
 
 
 def routing_of(lm: LoadedModel, quality: float) -> packing.Routing | None:
-    """The model's hyperprior routing at ``quality`` (packing method 4), or None."""
+    """The model's hyperprior routing at ``quality`` (packing methods 4 and 5), or None."""
     routing = getattr(lm.model, "routing", None)
     return routing(quality) if routing is not None else None
 
 
 def pack_symbols(lm: LoadedModel, symbols: np.ndarray, quality: float) -> tuple[int, bytes]:
-    """One image's symbols (M, h, w) packed as ``lm``'s files are: method 4 for a hyperprior
-    model, else the smallest of the plain methods."""
+    """One image's symbols (M, h, w) packed as ``lm``'s files are: the smallest of the plain
+    methods and, for a hyperprior model, methods 4 and 5 (5 where it has stream tables)."""
     return packing.pack(symbols, routing=routing_of(lm, quality))
 
 
@@ -290,7 +290,7 @@ def read_symbols(f: AecFile, lm: LoadedModel) -> np.ndarray:
     the file's size and quality (so a forged shape never reaches the network)."""
     h = f.header
     check_latent_shape(h, lm.model.latent_shape(h.width, h.height, h.quality))
-    routing = routing_of(lm, h.quality) if h.packing == packing.HYPER else None
+    routing = routing_of(lm, h.quality) if h.packing in (packing.HYPER, packing.TABLED) else None
     return packing.unpack(f.payload, h.latent_shape, h.packing, routing)
 
 

@@ -12,12 +12,12 @@ import zstandard as zstd
 from aecodec import contexts as ctx
 from aecodec.errors import AecFormatError, AecInputError
 
-__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TRY_ALL_MAX", "Routing", "pack", "unpack",
-           "entropy_bits"]
+__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TABLED", "TRY_ALL_MAX", "Routing", "pack",
+           "unpack", "entropy_bits"]
 
-PLANAR, LADDER, CONTEXT, HYPER = 1, 2, 3, 4
+PLANAR, LADDER, CONTEXT, HYPER, TABLED = 1, 2, 3, 4, 5
 METHODS: dict[int, str] = {PLANAR: "planar-zigzag", LADDER: "grouped-ladder", CONTEXT: "context-ladder",
-                           HYPER: "hyper-ladder"}
+                           HYPER: "hyper-ladder", TABLED: "hyper-tables"}
 
 _WIDTHS = (1, 2, 4, 8)  # bits per code in a ladder stage; 8 // w codes share a byte
 _MAX_STAGES = 4  # a ladder byte holds four 2-bit widths
@@ -96,6 +96,7 @@ class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data, self.pos = data, 0
         self._dctx = zstd.ZstdDecompressor(format=zstd.FORMAT_ZSTD1_MAGICLESS)
+        self._dict_dctx: dict[int, zstd.ZstdDecompressor] = {}
 
     def take(self, n: int, what: str) -> bytes:
         if self.pos + n > len(self.data):
@@ -107,9 +108,10 @@ class _Reader:
         """Bitmask of the channels that hold any nonzero symbol, channel 0 in the high bit."""
         return _unpack_codes(self.take(-(-channels // 8), "channel mask"), channels, 1) > 0
 
-    def frame(self, size: int) -> bytes:
+    def frame(self, size: int, dictionary: zstd.ZstdCompressionDict | None = None) -> bytes:
         """One magicless zstd frame, ended by its last block header (RFC 8878), that must
-        decompress to exactly ``size`` bytes; zstd may not write more, whatever the frame says."""
+        decompress to exactly ``size`` bytes; zstd may not write more, whatever the frame says.
+        With ``dictionary`` the frame was written with it (the frame does not name it)."""
         start, last = self.pos, 0
         if self.take(2, "zstd frame header")[0] != 0:  # descriptor 0, then window descriptor
             raise AecFormatError("corrupt payload: unexpected zstd frame header flags")
@@ -119,17 +121,26 @@ class _Reader:
             if kind == 3:
                 raise AecFormatError("corrupt payload: reserved zstd block type")
             self.take(1 if kind == 1 else block, "zstd block")
+        dctx = self._dctx
+        if dictionary is not None:
+            if id(dictionary) not in self._dict_dctx:
+                self._dict_dctx[id(dictionary)] = zstd.ZstdDecompressor(
+                    dict_data=dictionary, format=zstd.FORMAT_ZSTD1_MAGICLESS)
+            dctx = self._dict_dctx[id(dictionary)]
         try:
-            out = self._dctx.decompress(self.data[start:self.pos], max_output_size=size,
-                                        allow_extra_data=False)
+            out = dctx.decompress(self.data[start:self.pos], max_output_size=size, allow_extra_data=False)
         except zstd.ZstdError as e:
             raise AecFormatError(f"corrupt payload: zstd says {e}") from None
         if len(out) != size:
             raise AecFormatError(f"corrupt payload: a stream holds {len(out)} bytes, not {size}")
         return out
 
-    def codes(self, n: int, w: int) -> np.ndarray:
-        return _unpack_codes(self.frame(-(-n * w // 8)), n, w)
+    def codes(self, n: int, w: int, dictionary: zstd.ZstdCompressionDict | None = None,
+              raw_below: int = 0) -> np.ndarray:
+        """``n`` codes of ``w`` bits: a frame, or (method 5) the bytes themselves if fewer
+        than ``raw_below``."""
+        size = -(-n * w // 8)
+        return _unpack_codes(self.take(size, "raw codes") if size < raw_below else self.frame(size, dictionary), n, w)
 
     def u32(self, count: int) -> np.ndarray:
         """``count`` escaped values, little-endian u32."""
@@ -300,15 +311,18 @@ def _pack_ladder(v: np.ndarray, active: np.ndarray, frames: _Compress) -> bytes:
     return b"".join(out + [stream for _, stream in coded])
 
 
-def _read_stages(r: _Reader, count: int, ladder: tuple[int, ...]) -> np.ndarray:
-    """``count`` values coded through ``ladder``; what the last stage escapes follows as u32."""
+def _read_stages(r: _Reader, count: int, ladder: tuple[int, ...], dicts: tuple = (),
+                 raw_below: int = 0) -> np.ndarray:
+    """``count`` values coded through ``ladder``; what the last stage escapes follows as u32.
+    ``dicts``: each stage's zstd dictionary, and stages of fewer than ``raw_below`` bytes
+    stored raw (method 5)."""
     if not count or not ladder:
         return r.u32(count)
-    x = r.codes(count, ladder[0])
+    x = r.codes(count, ladder[0], dicts[0] if dicts else None, raw_below)
     up = x == (1 << ladder[0]) - 1
     if up.any():  # widen only when something went up the ladder
         x = x.astype(np.int64)
-        x[up] += _read_stages(r, int(up.sum()), ladder[1:])
+        x[up] += _read_stages(r, int(up.sum()), ladder[1:], dicts[1:], raw_below)
     return x
 
 
@@ -488,6 +502,7 @@ class Routing(Protocol):
     """What method 4 needs from a model at one quality."""
 
     classes: int  # at most 64
+    tables: "_Tables | None"  # the model's prebuilt tables (method 5), if it has them
 
     def side_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int]:
         """The (N, h, w) side grid of a symbol grid of ``shape`` (M, H, W)."""
@@ -555,6 +570,163 @@ def _unpack_hyper(r: _Reader, channels: int, n: int, shape: tuple[int, ...], rou
     return v
 
 
+# ---------------------------------------------------------------------------------------------
+# Method 5, hyper-tables: method 4's routing, with the model's prebuilt tables
+# (aecodec.packtables) in place of per-file ones. Every class has a fixed ladder and a zstd
+# dictionary per ladder stage, fitted at training time to that class's symbols, so a frame
+# reuses the dictionary's entropy tables instead of carrying its own (zstd still chooses,
+# frame by frame, a new table where one pays). The side symbols are coded the same way, their
+# class being their channel's (the tables' channel map). A section, for symbols whose classes
+# the decoder knows: the run starts (a bit per class but the first, ceil((classes - 1) / 8)
+# bytes, little-endian), a byte per run naming the class whose table it uses (one of the run's
+# own; 0x80 set: every symbol of the run is 0 and nothing more is stored), then each run's
+# stages and escapes, its symbols in raster order of the grid; a stage of fewer than
+# _RAW_BELOW packed bytes is stored raw, as a frame would cost more. No counts: the decoder
+# counts the classes. The payload: LEB128 length of the side section, the side
+# section, the latent section.
+
+
+class _Tables(Protocol):
+    """What method 5 needs from ``aecodec.packtables.PackTables``."""
+
+    sets: list
+    maps: list
+
+    def compression_dict(self, s: int, c: int, stage: int, level: int) -> zstd.ZstdCompressionDict | None: ...
+
+    def decompression_dict(self, s: int, c: int, stage: int) -> zstd.ZstdCompressionDict | None: ...
+
+
+_FRAME_BYTES = 12.0  # a stage's frame headers (zstd's 4-stream literals add a jump table): the DP's price
+_COST_UNITS = 256    # aecodec.packtables.COST_UNITS
+_RAW_BELOW = 16      # a stage of fewer packed bytes is stored as they are, without a frame
+_ZERO_RUN = 0x80     # flag in a run's table byte: all its symbols are 0, nothing stored
+
+
+def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple[int, int, int]]:
+    """Cut the classes into runs (lo, hi, table) by dynamic programming on estimated bytes: a
+    run's symbols under its table's costs, a frame per stage they reach and its table byte."""
+    n = len(tables)
+    hist = np.bincount(classes * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
+    cum = np.concatenate([np.zeros((1, 257)), np.cumsum(hist, axis=0, dtype=np.float64)])
+    cost = np.stack([t.cost for t in tables]).astype(np.float64) / (8 * _COST_UNITS)  # bytes per symbol
+    # stage k of table t is reached by values >= reach[t][k] (stage 0 by any value)
+    reach = np.zeros((n, 257), np.float64)  # reach[t] @ h = stages reached, approximately
+    for t, table in enumerate(tables):
+        off = 0
+        for w in table.ladder:
+            reach[t, min(off, 256)] += 1
+            off += (1 << w) - 1
+    best, back = [0.0] + [np.inf] * n, [(0, 0)] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            h = cum[j] - cum[i]
+            total = h.sum()
+            if not total:
+                c, t = 1.0, i
+            else:
+                hit = np.cumsum(h[::-1])[::-1] > 0  # bins at or above which something lies
+                est = cost[i:j] @ h + _FRAME_BYTES * (reach[i:j] @ hit) + 1
+                t = i + int(np.argmin(est))
+                c = float(est[t - i])
+            if best[i] + c < best[j]:
+                best[j], back[j] = best[i] + c, (i, t)
+    runs, j = [], n
+    while j:
+        i, t = back[j]
+        runs.append((i, j, t))
+        j = i
+    return runs[::-1]
+
+
+def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, level: int) -> bytes:
+    """One method 5 section: zigzag values ``x`` whose classes in table set ``s`` are ``classes``."""
+    n = len(tables.sets[s])
+    runs = _tabled_runs(classes, x, tables.sets[s])
+    run_of = np.zeros(n, np.int64)
+    for r, (lo, hi, _) in enumerate(runs):
+        run_of[lo:hi] = r
+    rid = run_of[classes]
+    streams = [x[rid == r] for r in range(len(runs))]
+    zero = [not v.any() for v in streams]
+    out = [sum(1 << (lo - 1) for lo, _, _ in runs[1:]).to_bytes(_start_bytes(n), "little"),
+           bytes(t | (_ZERO_RUN if z else 0) for (_, _, t), z in zip(runs, zero))]
+    for (_, _, t), rest, z in zip(runs, streams, zero):
+        if z:
+            continue
+        for stage, w in enumerate(tables.sets[s][t].ladder):
+            if not rest.size:
+                break
+            top = (1 << w) - 1
+            codes = _pack_codes(np.minimum(rest, top), w)
+            if len(codes) < _RAW_BELOW:
+                out.append(codes)
+            else:
+                cdict = tables.compression_dict(s, t, stage, level)
+                params = zstd.ZstdCompressionParameters(
+                    compression_level=level, format=zstd.FORMAT_ZSTD1_MAGICLESS,
+                    write_content_size=0, write_checksum=0, write_dict_id=0)
+                out.append(zstd.ZstdCompressor(dict_data=cdict, compression_params=params).compress(codes))
+            rest = rest[rest >= top] - top
+        out.append(rest.astype("<u4").tobytes())
+    return b"".join(out)
+
+
+def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int) -> np.ndarray:
+    """Zigzag values (int64, in the order of ``classes``) of one method 5 section."""
+    n = len(tables.sets[s])
+    starts = int.from_bytes(r.take(_start_bytes(n), "run starts"), "little")
+    if starts >> (n - 1):
+        raise AecFormatError("corrupt payload: bad run starts")
+    bounds = [0] + [c + 1 for c in range(n - 1) if starts >> c & 1] + [n]
+    run_of = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+    picks = r.take(len(bounds) - 1, "run tables")
+    rid = run_of[classes]
+    x = np.empty(len(classes), np.int64)
+    for run, pick in enumerate(picks):
+        t = pick & ~_ZERO_RUN
+        if not bounds[run] <= t < bounds[run + 1]:
+            raise AecFormatError(f"corrupt payload: run {run} names table {t}, outside its classes")
+        sel = rid == run
+        if pick & _ZERO_RUN:
+            x[sel] = 0
+            continue
+        table = tables.sets[s][t]
+        dicts = tuple(tables.decompression_dict(s, t, k) for k in range(len(table.ladder)))
+        x[sel] = _read_stages(r, int(sel.sum()), table.ladder, dicts, _RAW_BELOW)
+    return x
+
+
+def _side_classes(tables: _Tables, shape: tuple[int, int, int]) -> np.ndarray:
+    cmap = tables.maps[1]
+    if len(cmap) != shape[0]:
+        raise ValueError(f"the tables map {len(cmap)} side channels, the model has {shape[0]}")
+    return np.repeat(cmap, shape[1] * shape[2])
+
+
+def _pack_hyper_tables(v: np.ndarray, shape: tuple[int, ...], routing: Routing, level: int) -> bytes:
+    tables = routing.tables
+    side = np.asarray(routing.side(v.reshape(shape)), np.int64)
+    zsec = _pack_tabled(_side_classes(tables, side.shape), _zigzag(side).ravel(), tables, 1, level)
+    classes = np.asarray(routing.route(side, shape), np.int64).ravel()
+    return b"".join([_varint(len(zsec)), zsec, _pack_tabled(classes, _zigzag(v).ravel(), tables, 0, level)])
+
+
+def _unpack_hyper_tables(r: _Reader, channels: int, n: int, shape: tuple[int, ...], routing: Routing) -> np.ndarray:
+    tables = routing.tables
+    zshape = routing.side_shape(shape)
+    zlen = _read_varint(r, len(r.data), "side length")
+    zr = _Reader(r.take(zlen, "side symbols"))
+    side = _to_symbols(_unpack_tabled(zr, _side_classes(tables, zshape), tables, 1)[None])[0]
+    if zr.pos != len(zr.data):
+        raise AecFormatError(f"corrupt payload: {len(zr.data) - zr.pos} bytes too many in the side symbols")
+    try:
+        classes = np.asarray(routing.route(side.reshape(zshape), shape), np.int64).ravel()
+    except ValueError as e:
+        raise AecFormatError(f"corrupt payload: {e}") from None
+    return _to_symbols(_unpack_tabled(r, classes, tables, 0).reshape(channels, n))
+
+
 _PACKERS = {PLANAR: _pack_planar, LADDER: _pack_ladder}
 _UNPACKERS = {PLANAR: _unpack_planar, LADDER: _unpack_ladder}
 TRY_ALL_MAX = 16384  # pack(method=None) tries every method only on grids up to this size
@@ -589,21 +761,27 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
         raise AecInputError("symbols must fit in int32; the quantizer produced a value outside")
     if method is not None and method not in METHODS:
         raise ValueError(f"unknown packing method {method}; choose one of {sorted(METHODS)}")
-    if (method == HYPER or routing is not None) and (routing is None or a.ndim != 3):
-        raise ValueError("packing method 4 needs a model's routing and a (channels, height, width) grid")
+    if (method in (HYPER, TABLED) or routing is not None) and (routing is None or a.ndim != 3):
+        raise ValueError("packing methods 4 and 5 need a model's routing and a (channels, height, width) grid")
+    if method == TABLED and getattr(routing, "tables", None) is None:
+        raise ValueError("packing method 5 needs a model with stream tables")
     if level is None:
         level = LARGE_LEVEL if a.size >= LARGE_FROM else SMALL_LEVEL
     if not 1 <= level <= zstd.MAX_COMPRESSION_LEVEL:
         raise ValueError(f"zstd level must be 1..{zstd.MAX_COMPRESSION_LEVEL}, got {level}")
     v = a.astype(np.int64).reshape(_geometry(a.shape))
     active = v.any(axis=1)
-    plain = [m for m in METHODS if m != HYPER] if a.size <= TRY_ALL_MAX else [LADDER, CONTEXT]
-    candidates = [method] if method else plain + ([HYPER] if routing is not None else [])
+    plain = [m for m in METHODS if m < HYPER] if a.size <= TRY_ALL_MAX else [LADDER, CONTEXT]
+    modelled = [] if routing is None else [HYPER] + ([TABLED] if getattr(routing, "tables", None) else [])
+    candidates = [method] if method else plain + modelled
     hw = _grid_hw(a.shape)
 
     def packed(m: int) -> tuple[int, int, bytes]:
         frames = _compressor(level)  # one per method: a compressor is not shared between threads
-        if m == HYPER:
+        if m == TABLED:
+            assert routing is not None
+            d = _pack_hyper_tables(v, a.shape, routing, level)
+        elif m == HYPER:
             assert routing is not None
             d = _pack_hyper(v, active, frames, a.shape, routing)
         else:
@@ -635,10 +813,15 @@ def unpack(data: bytes, shape: tuple[int, ...], method: int, routing: Routing | 
     channels, n = _geometry(shape := tuple(int(d) for d in shape))
     try:
         r = _Reader(bytes(data))
-        if method == HYPER:
+        if method in (HYPER, TABLED):
             if routing is None or len(shape) != 3:
-                raise AecFormatError("packing method 4 needs a hyperprior model and a 3-D latent grid")
-            v = _unpack_hyper(r, channels, n, shape, routing)
+                raise AecFormatError(f"packing method {method} needs a hyperprior model and a 3-D latent grid")
+            if method == TABLED:
+                if getattr(routing, "tables", None) is None:
+                    raise AecFormatError("packing method 5 needs a model with stream tables")
+                v = _unpack_hyper_tables(r, channels, n, shape, routing)
+            else:
+                v = _unpack_hyper(r, channels, n, shape, routing)
         elif method == CONTEXT:
             v = _unpack_context(r, channels, n, _grid_hw(shape))
         else:

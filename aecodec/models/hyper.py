@@ -14,7 +14,9 @@ every symbol to the same zstd stream on every machine.
 own units (quality-free); ``G(q)`` adds the log2 of the encoder gain of quality ``q`` as an
 integer interpolated between per-level integer tables, so the class is a prediction of
 log2 of the symbol's scale. The class is all the decoder takes from the hyperprior: symbols of
-one class pool into one stream (``aecodec.pack``, method 4), whose zstd table fits them.
+one class pool into one stream (``aecodec.pack``, methods 4 and 5), whose zstd table fits them:
+the file's own (method 4), or one the model ships for that class (method 5, ``pack_tables``;
+built by ``aecodec.train.tables``).
 
 The float ``h_a`` is the encoder's alone (its output ``z`` is stored), so it may differ between
 machines; everything after ``z`` is integer: weights and biases are integers, activations are
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -37,6 +40,9 @@ from aecodec.models.conv import ConvAutoencoder, ConvConfig
 from aecodec.models.entropy import FactorizedDensity
 from aecodec.models.registry import register_model
 from aecodec.quantize import quality_position
+
+if TYPE_CHECKING:
+    from aecodec.packtables import PackTables
 
 __all__ = ["HyperConfig", "HyperPrior", "IntSynthesis", "IntLayer", "HyperConvConfig", "HyperConvAutoencoder",
            "HyperRouting", "LOG_UNITS", "ACT_MAX", "Z_MAX"]
@@ -83,16 +89,25 @@ class HyperPrior(nn.Module):
         """Float log2 scale of each latent (code units), cropped to the latent grid ``hw``."""
         return self.h_s(z)[..., :hw[0], :hw[1]]
 
-    def symbol_bits(self, s: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """Bits per sample of integer symbols ``s`` given their scales: the mass of
-        [-|s| - 1/2, -|s| + 1/2] / scale under the learned shape (symmetric by construction),
-        its lower bound passing gradients."""
+    def symbol_mass(self, s: torch.Tensor, scale: torch.Tensor, pass_bound: bool = True) -> torch.Tensor:
+        """Probability of each integer symbol ``s`` given its scale, under the learned shape
+        made symmetric: with F the shape's cumulative, G(x) = (F(x) + 1 - F(-x)) / 2 is a
+        cumulative with G(x) + G(-x) = 1 whatever F learned, and the mass of s under G is the
+        mean of F's masses over [|s| -+ 1/2] / scale and [-|s| -+ 1/2] / scale. So the masses
+        of all integers sum to 1 at any scale (F's alone did not: a shape whose median drifts
+        from 0 counts some mass twice). Bounded below, the bound passing gradients."""
         scale = scale.clamp_min(SCALE_MIN)
-        a = -s.abs()
+        a = s.abs()
         flat = lambda t: t.reshape(1, 1, 1, -1)  # noqa: E731
         level = torch.zeros(1, dtype=torch.long, device=s.device)
-        mass = self.shape.mass(flat((a - 0.5) / scale), flat((a + 0.5) / scale), level, pass_bound=True)
-        return -torch.log2(mass).reshape(s.shape).sum(dim=tuple(range(1, s.dim())))
+        lo, hi = flat((a - 0.5) / scale), flat((a + 0.5) / scale)
+        mass = (self.shape.mass(-hi, -lo, level, pass_bound) + self.shape.mass(lo, hi, level, pass_bound)) / 2
+        return mass.reshape(torch.broadcast_shapes(s.shape, scale.shape))
+
+    def symbol_bits(self, s: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """Bits per sample of integer symbols ``s`` given their scales (``symbol_mass``)."""
+        mass = self.symbol_mass(s, scale)
+        return -torch.log2(mass).sum(dim=tuple(range(1, mass.dim())))
 
     def z_bits(self, z: torch.Tensor) -> torch.Tensor:
         level = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
@@ -177,12 +192,13 @@ class HyperConvConfig(ConvConfig):
     classes: int = HyperConfig.classes
     class_low: int = HyperConfig.class_low
     class_shift: int = HyperConfig.class_shift
+    table_bytes: int = 0  # size of the prebuilt stream tables (packing method 5); 0: none
 
 
 @register_model("conv-hyper")
 class HyperConvAutoencoder(ConvAutoencoder):
-    """``ConvAutoencoder`` whose files are packed with method 4: the same transforms and
-    symbols, with a hyperprior choosing each symbol's stream (``routing``)."""
+    """``ConvAutoencoder`` whose files may be packed with methods 4 and 5: the same transforms
+    and symbols, with a hyperprior choosing each symbol's stream (``routing``)."""
 
     Config = HyperConvConfig
 
@@ -196,6 +212,7 @@ class HyperConvAutoencoder(ConvAutoencoder):
             self.register_buffer(f"int_b{i}", torch.zeros(o, dtype=torch.int64))
         self.register_buffer("int_shift", torch.zeros(3, dtype=torch.int64))
         self.register_buffer("log_gain_int", torch.zeros(config.levels, m, dtype=torch.int64))
+        self.register_buffer("pack_tables", torch.zeros(config.table_bytes, dtype=torch.uint8))
 
     def set_integer(self, synthesis: IntSynthesis) -> None:
         """Store an exported synthesis and the current encoder gains as integers."""
@@ -221,6 +238,16 @@ class HyperConvAutoencoder(ConvAutoencoder):
             self._synthesis = cached
         return cached
 
+    def tables(self) -> "PackTables | None":
+        """The prebuilt stream tables (``aecodec.packtables``), parsed once; None if it has none."""
+        if not self.config.table_bytes:
+            return None
+        cached = getattr(self, "_tables", None)
+        if cached is None:
+            from aecodec.packtables import PackTables
+            cached = self._tables = PackTables.from_bytes(self.pack_tables.cpu().numpy().tobytes())
+        return cached
+
     def routing(self, quality: float) -> "HyperRouting":
         return HyperRouting(self, quality)
 
@@ -231,6 +258,7 @@ class HyperRouting:
     def __init__(self, model: HyperConvAutoencoder, quality: float) -> None:
         cfg = model.config
         self.model, self.quality, self.classes = model, float(quality), cfg.classes
+        self.tables = model.tables()
         self.low, self.shift = cfg.class_low, cfg.class_shift
         lo, hi, t = quality_position(quality, cfg.levels)
         t64 = min(int(t * 64), 64)  # IEEE arithmetic on the header's quality: alike everywhere

@@ -138,7 +138,7 @@ def attach(base: ConvAutoencoder, hyper: HyperPrior, z_sample: torch.Tensor) -> 
                           class_low=hc.class_low, class_shift=hc.class_shift)
     model = HyperConvAutoencoder(cfg)
     missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith(("hyper.", "int_", "log_gain_int")) for k in missing)
+    assert not unexpected and all(k.startswith(("hyper.", "int_", "log_gain_int", "pack_tables")) for k in missing)
     model.hyper.load_state_dict(hyper.state_dict())
     model.set_integer(export_int(hyper, z_sample))
     return model.eval()

@@ -1,0 +1,161 @@
+"""Packing method 5: a hyperprior model's prebuilt stream tables (aecodec.packtables)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aecodec.codec import decode_with, encode_prepared, read_symbols
+from aecodec.container import AecFile, read, write
+from aecodec.errors import AecFormatError, AecModelError
+from aecodec.images import load_image
+from aecodec.models.hyper import HyperConfig, HyperConvAutoencoder, HyperPrior
+from aecodec.models.conv import ConvAutoencoder, ConvConfig
+from aecodec.pack import HYPER, TABLED, pack, unpack
+from aecodec.packtables import PackTables
+from aecodec.train.hyper import attach, side_sample, train_hyper
+from aecodec.train.tables import build_tables, with_tables
+from aecodec.weights import load_model_file, save_model
+
+
+def _latents(n: int, seed: int) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return torch.randn(n, 12, 6, 7) * torch.linspace(0.1, 8, 12)[None, :, None, None]
+
+
+@pytest.fixture(scope="module")
+def tabled() -> HyperConvAutoencoder:
+    torch.manual_seed(0)
+    base = ConvAutoencoder(ConvConfig(channels=8, latent_channels=12, levels=3, lambdas=[0.01, 0.03, 0.1])).eval()
+    hyper = HyperPrior(HyperConfig(latent_channels=12, channels=6, classes=20, class_low=-40))
+    lat = _latents(16, 1)
+    train_hyper(base, hyper, lat, steps=4, batch=4, log=lambda _: None)
+    model = attach(base, hyper, side_sample(base, hyper, lat, n=16))
+    tables = build_tables(model, _latents(96, 2) * 3, n=96, side_classes=3, dict_bytes=256, log=lambda _: None)
+    return with_tables(model, tables)
+
+
+def _grid(model: HyperConvAutoencoder, seed: int, h: int = 7, w: int = 9) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    scale = np.geomspace(0.05, 9, model.config.latent_channels)[:, None, None] * (1 + 3 * (np.arange(w) > w // 2))
+    return np.round(rng.laplace(0, 1, (model.config.latent_channels, h, w)) * scale).astype(np.int32)
+
+
+def test_the_tables_have_dictionaries_and_survive_bytes(tabled: HyperConvAutoencoder) -> None:
+    tables = tabled.tables()
+    assert tables is not None and len(tables.sets) == 2 and len(tables.sets[0]) == 20
+    assert any(d for t in tables.sets[0] for d in t.dicts)  # the dictionary path is exercised
+    blob = tables.to_bytes()
+    again = PackTables.from_bytes(blob)
+    assert again.to_bytes() == blob
+    assert np.array_equal(again.maps[1], tables.maps[1]) and len(again.maps[1]) == 6
+
+
+@pytest.mark.parametrize("cut", [3, 40, -1])
+def test_damaged_tables_are_a_model_error(tabled: HyperConvAutoencoder, cut: int) -> None:
+    blob = tabled.tables().to_bytes()
+    with pytest.raises(AecModelError, match="stream tables"):
+        PackTables.from_bytes(blob[:cut])
+    with pytest.raises(AecModelError, match="stream tables"):
+        PackTables.from_bytes(blob + b"\0")
+
+
+@pytest.mark.parametrize("quality", [1, 37.5, 100])
+def test_method_5_round_trips(tabled: HyperConvAutoencoder, quality: float) -> None:
+    routing = tabled.routing(quality)
+    for seed in range(4):
+        grid = _grid(tabled, seed, 7 + seed, 9 + 3 * seed)
+        grid[seed % 3] = 0
+        method, data = pack(grid, method=TABLED, routing=routing)
+        assert method == TABLED
+        assert np.array_equal(unpack(data, grid.shape, TABLED, routing), grid)
+        best, smallest = pack(grid, routing=routing)  # tried beside methods 1-4: the smallest wins
+        assert len(smallest) <= len(data)
+        assert np.array_equal(unpack(smallest, grid.shape, best, routing), grid)
+
+
+def test_method_5_codes_huge_values_and_zero_grids(tabled: HyperConvAutoencoder) -> None:
+    routing = tabled.routing(50)
+    grid = _grid(tabled, 9)
+    grid[4, 2, 3], grid[7, 0, 0], grid[0, 1, 1] = 2**31 - 1, -2**31, 300
+    _, data = pack(grid, method=TABLED, routing=routing)
+    assert np.array_equal(unpack(data, grid.shape, TABLED, routing), grid)
+    zero = np.zeros((12, 5, 6), np.int32)
+    _, data = pack(zero, method=TABLED, routing=routing)
+    assert np.array_equal(unpack(data, zero.shape, TABLED, routing), zero)
+    assert len(data) < 16  # all-zero runs store nothing but their flag
+
+
+def test_method_5_needs_the_tables(tabled: HyperConvAutoencoder) -> None:
+    grid = _grid(tabled, 0)
+    _, data = pack(grid, method=TABLED, routing=tabled.routing(50))
+    bare = dataclasses.replace(tabled.config, table_bytes=0)
+    plain = HyperConvAutoencoder(bare)
+    with pytest.raises(ValueError, match="stream tables"):
+        pack(grid, method=TABLED, routing=plain.routing(50))
+    with pytest.raises(AecFormatError, match="stream tables"):
+        unpack(data, grid.shape, TABLED, plain.routing(50))
+    with pytest.raises(AecFormatError, match="hyperprior"):
+        unpack(data, grid.shape, TABLED)
+    assert pack(grid, routing=plain.routing(50))[0] != TABLED
+
+
+def test_corrupt_method_5_payloads_fail_cleanly(tabled: HyperConvAutoencoder) -> None:
+    grid = _grid(tabled, 3, 12, 14)
+    routing = tabled.routing(60)
+    _, data = pack(grid, method=TABLED, routing=routing)
+    for cut in range(len(data)):
+        with pytest.raises(AecFormatError):
+            unpack(data[:cut], grid.shape, TABLED, routing)
+    with pytest.raises(AecFormatError):
+        unpack(data + b"\0", grid.shape, TABLED, routing)
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        bad = bytearray(data)
+        bad[int(rng.integers(len(bad)))] ^= 1 << int(rng.integers(8))
+        try:
+            out = unpack(bytes(bad), grid.shape, TABLED, routing)
+        except AecFormatError:
+            continue
+        assert out.shape == grid.shape  # a flip zstd cannot see may decode to other symbols
+
+
+def test_the_saved_model_keeps_its_tables_and_files_decode_in_the_codec(tabled: HyperConvAutoencoder, tmp_path) -> None:
+    path = tmp_path / "tabled.pt"
+    save_model(tabled, path)
+    lm = load_model_file(path)
+    assert lm.model.tables().to_bytes() == tabled.tables().to_bytes()
+    rgb = (np.random.default_rng(5).random((40, 56, 3)) * 255).astype(np.uint8)
+    enc = encode_prepared(lm, [load_image(rgb)], 55)[0]
+    grid = read_symbols(read(enc.data), lm)
+    header = dataclasses.replace(enc.header, packing=TABLED)
+    payload = pack(grid, method=TABLED, routing=lm.model.routing(header.quality))[1]
+    f = read(write(AecFile(header=header, payload=payload, alpha=None)))
+    assert np.array_equal(read_symbols(f, lm), grid)
+    assert decode_with(f, lm).size == (56, 40)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.01, 100.0), st.floats(-3.0, 3.0))
+def test_the_symbol_density_sums_to_one_at_any_scale(scale: float, shift: float) -> None:
+    torch.manual_seed(0)  # +-20000 spans 200 scales: what lies beyond is below the tolerance
+    hyper = HyperPrior(HyperConfig(latent_channels=4, channels=4))
+    with torch.no_grad():  # move the learned shape's median off 0: the mass must still sum to 1
+        hyper.shape.biases[-1].add_(shift)
+        s = torch.arange(-20000, 20001, dtype=torch.float32)
+        p = hyper.symbol_mass(s, torch.tensor(scale), pass_bound=False)
+    assert abs(float(p.double().sum()) - 1.0) < 2e-3
+    assert torch.equal(p[:20000].flip(0), p[20001:])  # symmetric
+
+
+def test_method_5_is_tried_only_with_tables(tabled: HyperConvAutoencoder) -> None:
+    grid = _grid(tabled, 2, 20, 24)
+    routing = tabled.routing(70)
+    sizes = {m: len(pack(grid, method=m, routing=routing)[1]) for m in (HYPER, TABLED)}
+    best, data = pack(grid, routing=routing)
+    assert len(data) <= min(sizes.values())
