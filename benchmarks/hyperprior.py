@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("base")
     ap.add_argument("hyper", nargs="?")
     ap.add_argument("--candidate", help="a hyperprior checkpoint (tools/train_hyper.py) instead of an installed model")
+    ap.add_argument("--weights", help="a conv-hyper weight file (tools/train_hyper.py --model-out, tools/build_tables.py)")
     ap.add_argument("--faces", type=int, default=48)
     ap.add_argument("--bsds", type=int, default=24)
     ap.add_argument("--threads", type=int, default=2)
@@ -101,27 +102,33 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     base = load_exact(a.base)
-    hyp = candidate(base, a.candidate) if a.candidate else load_exact(a.hyper)
+    if a.weights:
+        from aecodec.weights import load_model_file
+        m = load_model_file(a.weights).model
+        hyp = LoadedModel(base.name, m, state_hash(m.state_dict()), {})  # headers alike: only payloads differ
+    else:
+        hyp = candidate(base, a.candidate) if a.candidate else load_exact(a.hyper)
     t0 = time.time()
     sets = image_sets(a.faces, a.bsds)
-    print("# Hyperprior (packing method 4) against the factorized prior's packing\n")
+    print("# Hyperprior (packing methods 4 and 5) against the factorized prior's packing\n")
     cmd = " ".join(["python benchmarks/hyperprior.py", *sys.argv[1:]])
     print(f"Command: `{cmd}` ({a.threads} threads)\n")
-    print(f"Base `{base.name}`, hyperprior model `{a.candidate or hyp.name}`: the same transforms, so each image's symbols "
+    print(f"Base `{base.name}`, hyperprior model `{a.weights or a.candidate or hyp.name}`: the same transforms, so each image's symbols "
           "are encoded once and packed both ways (identical decoded images). bpp: whole `.aec` files; "
           "*estimate*: the hyperprior's own bits (its learned shape at the predicted scales, plus z); *class H*: the symbols' entropy "
-          "given their classes plus z's real bytes, tables free. The hyperprior model's files use method 4 where it is "
-          "the smallest (else the factorized methods, as the base's files). BD-rate: hyperprior files against "
+          "given their classes plus z's real bytes, tables free; *payload / estimate*: method 5's payload (method 4's "
+          "where the model has no tables) against the estimate. The hyperprior model's files use method 4 or 5 where "
+          "it is the smallest (else the factorized methods, as the base's files). BD-rate: hyperprior files against "
           "factorized files, over the qualities below.\n")
     summary = []
     for name, images in sets.items():
         print(f"## {name}: {len(images)} images\n")
-        print("| quality | PSNR dB | factorized bpp | hyperprior bpp | change | estimate bpp | class H bpp | method 4 payload / estimate | files in method 4 |")
+        print("| quality | PSNR dB | factorized bpp | hyperprior bpp | change | estimate bpp | class H bpp | payload / estimate | files in method 4 / 5 |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         curves: dict[str, list[float]] = {"psnr": [], "plain": [], "hyper": []}
         for q in a.qualities:
             px = bits_p = bits_h = est = cond = payload = 0.0
-            won = 0
+            won4 = won5 = 0
             psnr = []
             for im in images:
                 h, w = im.shape[:2]
@@ -130,21 +137,23 @@ def main() -> None:
                 psnr.append(peak_signal_noise_ratio(im, rgb, data_range=255))
                 bits_p += file_bits(base, sym, q, w, h)[0]
                 bh, method = file_bits(hyp, sym, q, w, h)
-                won += method == pack.HYPER
+                won4 += method == pack.HYPER
+                won5 += method == pack.TABLED
                 bits_h += bh
                 routing = hyp.model.routing(q)
                 z = routing.side(sym)
                 est += model_estimate(hyp, sym, z, q)
                 zbytes = len(pack.pack(z, method=pack.LADDER)[1])
                 cond += class_entropy(routing.route(z, sym.shape).ravel(), sym.ravel()) + 8 * zbytes
-                payload += len(pack.pack(sym, method=pack.HYPER, routing=routing)[1]) * 8
+                best = pack.TABLED if routing.tables is not None else pack.HYPER
+                payload += len(pack.pack(sym, method=best, routing=routing)[1]) * 8
                 px += w * h
             p = float(np.mean(psnr))
             curves["psnr"].append(p)
             curves["plain"].append(bits_p / px)
             curves["hyper"].append(bits_h / px)
             print(f"| {q} | {p:.2f} | {bits_p / px:.4f} | {bits_h / px:.4f} | {100 * (bits_h / bits_p - 1):+.1f} % "
-                  f"| {est / px:.4f} | {cond / px:.4f} | {payload / est:.3f} | {won}/{len(images)} |")
+                  f"| {est / px:.4f} | {cond / px:.4f} | {payload / est:.3f} | {won4} / {won5} of {len(images)} |")
         bd = bd_rate(curves["plain"], curves["psnr"], curves["hyper"], curves["psnr"])
         summary.append((name, bd))
         print(f"\nBD-rate, hyperprior against factorized: **{bd:+.1f} %**\n")

@@ -67,7 +67,11 @@ def test_files_compress_on_the_cluster_as_they_do_here(client, inputs: list[str]
     assert all(r.ok for r in back)
     for r in back:
         expected = aecodec.decompress(Path(r.src).read_bytes())
-        assert np.array_equal(np.asarray(Image.open(r.out)), np.asarray(expected))
+        # The symbols are exact everywhere; the decoder network's float arithmetic may round a
+        # pixel the other way in another process (as tests/test_golden.py allows): seen here
+        # once under load, on one image of the six.
+        a, b = np.asarray(Image.open(r.out)).astype(int), np.asarray(expected).astype(int)
+        assert np.abs(a - b).max() <= 2 and (a != b).mean() < 0.01
         assert r.detail.endswith("as PNG")
 
 
