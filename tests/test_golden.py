@@ -44,5 +44,5 @@ def test_golden_files_cover_every_packing_method() -> None:
     from aecodec.pack import METHODS
 
     methods = {aecodec.info(p.read_bytes()).packing for p in GOLDEN}
-    assert methods >= set(METHODS) - {4, 5}  # methods 4 and 5 need a hyperprior model: none is shipped yet
+    assert methods >= set(METHODS)
 

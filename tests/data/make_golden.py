@@ -31,7 +31,25 @@ CASES = {
     "dense-faces_q50_rgb": ("dense-faces.v1", 50, lambda: data.astronaut()[20:148, 160:288][::2, ::2]),
     # packing method 3 (context-ladder), which pack() picks for this crop
     "conv-photos.v2_q50_context_rgb": ("conv-photos.v2", 50, lambda: data.coffee()[0:128, 0:128]),
+    # packing method 5 (hyper-tables), which pack() picks for this crop, and method 4 (hyper-ladder)
+    # forced on it (pack() picks 4 only on some larger images)
+    "conv-photos.v7_q60_tables_rgb": ("conv-photos.v7", 60, lambda: data.chelsea()[50:146, 150:246]),
+    "conv-photos.v7_q80_hyper_rgb": ("conv-photos.v7", 80, lambda: data.chelsea()[50:146, 150:246], 4),
 }
+
+
+def _repacked(blob: bytes, method: int) -> bytes:
+    """The same file with its symbols packed by ``method``."""
+    import dataclasses
+
+    from aecodec.codec import model_for, read_symbols
+    from aecodec.container import AecFile, read, write
+    from aecodec.pack import pack
+
+    f = read(blob)
+    lm = model_for(f.header)
+    payload = pack(read_symbols(f, lm), method=method, routing=lm.model.routing(f.header.quality))[1]
+    return write(AecFile(header=dataclasses.replace(f.header, packing=method), payload=payload, alpha=f.alpha))
 
 
 def _default_cases() -> dict[str, tuple[str, float, object]]:
@@ -50,10 +68,12 @@ def _default_cases() -> dict[str, tuple[str, float, object]]:
 
 
 def main() -> None:
-    for name, (model, q, make) in {**CASES, **_default_cases()}.items():
+    for name, (model, q, make, *method) in {**CASES, **_default_cases()}.items():
         if (HERE / f"golden_{name}.aec").exists():
             continue
         blob = aecodec.compress(make(), quality=q, model=model)
+        if method:
+            blob = _repacked(blob, method[0])
         (HERE / f"golden_{name}.aec").write_bytes(blob)
         aecodec.decompress(blob).save(HERE / f"golden_{name}.png")
         print(name, len(blob), "bytes")
