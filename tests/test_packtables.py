@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -159,3 +160,24 @@ def test_method_5_is_tried_only_with_tables(tabled: HyperConvAutoencoder) -> Non
     sizes = {m: len(pack(grid, method=m, routing=routing)[1]) for m in (HYPER, TABLED)}
     best, data = pack(grid, routing=routing)
     assert len(data) <= min(sizes.values())
+
+
+def test_a_transplanted_hyperprior_codes_new_transforms(tabled: HyperConvAutoencoder) -> None:
+    from aecodec.train.hyper import transplant
+
+    cfg = ConvConfig(channels=8, latent_channels=12, levels=3, lambdas=[0.01, 0.03, 0.1])
+    own = ConvAutoencoder(cfg)
+    own.load_state_dict({k: v for k, v in tabled.state_dict().items() if k in own.state_dict()})
+    same = transplant(own, tabled)  # the donor's own transforms: the donor back, exactly
+    assert all(torch.equal(v, tabled.state_dict()[k]) for k, v in same.state_dict().items())
+    torch.manual_seed(7)
+    new = ConvAutoencoder(cfg).eval()
+    with torch.no_grad():
+        new.log_gain_base.add_(math.log(2))  # gains twice the donor's: one log2 step, 8 units up
+    other = transplant(new, tabled)
+    assert other.tables().to_bytes() == tabled.tables().to_bytes()
+    assert torch.equal(other.log_gain_int, tabled.log_gain_int + 8)  # its own gains
+    grid = _grid(other, 4)
+    routing = other.routing(45)
+    _, data = pack(grid, method=TABLED, routing=routing)
+    assert np.array_equal(unpack(data, grid.shape, TABLED, routing), grid)

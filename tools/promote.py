@@ -107,6 +107,21 @@ def candidate(cfg, tmp: Path):
     return load_model_file(path), ck
 
 
+def with_hyperprior(cand, current, tmp: Path):
+    """A plain convolutional candidate with the newest version's hyperprior and stream tables
+    on its transforms (``aecodec.train.hyper.transplant``), saved and loaded as it would ship:
+    against a hyperprior version, new transforms are measured with its entropy coding. Retrain
+    the hyperprior on them (tools/train_hyper.py, tools/build_tables.py) before shipping for
+    the most they can give."""
+    from aecodec.train.hyper import transplant
+    from aecodec.weights import load_model_file, save_model
+    model = transplant(cand.model, current.model)
+    card = {**cand.card, "hyperprior_from": current.name}
+    path = tmp / "candidate-hyper.pt"
+    save_model(model, path, card=card)
+    return load_model_file(path)
+
+
 def from_file(path: str):
     """A weight file as the candidate; its card says what run and steps made it."""
     from aecodec.weights import load_model_file
@@ -144,6 +159,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cand, ck = candidate(cfg, Path(tmp)) if not args.weights else from_file(args.weights)
         current = load_shipped(cfg.family)
+        if current.model.kind == "conv-hyper" and cand.model.kind == "conv":
+            cand = with_hyperprior(cand, current, Path(tmp))
         models = {"candidate": cand, current.name: current}
         if "conv-faces" != cfg.family:
             face = load_shipped("conv-faces")

@@ -18,7 +18,8 @@ from aecodec.models.conv import ConvAutoencoder
 from aecodec.models.hyper import (ACT_MAX, LOG_UNITS, WEIGHT_BITS, HyperConvAutoencoder, HyperConvConfig,
                                   HyperPrior, IntLayer, IntSynthesis)
 
-__all__ = ["cache_latents", "train_hyper", "hyper_bits", "export_int", "level_gains", "attach", "side_sample"]
+__all__ = ["cache_latents", "train_hyper", "hyper_bits", "export_int", "level_gains", "attach", "side_sample",
+           "transplant"]
 
 
 @torch.inference_mode()
@@ -159,3 +160,22 @@ def side_sample(model: ConvAutoencoder, hyper: HyperPrior, latents: torch.Tensor
         gi = g[i:i + 64]
         out.append(torch.round(hyper.analysis(torch.round(y * gi) / gi)))
     return torch.cat(out)
+
+
+def transplant(base: ConvAutoencoder, donor: HyperConvAutoencoder) -> HyperConvAutoencoder:
+    """``base``'s transforms and gains with ``donor``'s hyperprior, integer synthesis and stream
+    tables: how the promotion gate measures a new version of the transforms against a shipped
+    hyperprior model before its hyperprior is retrained on them (the integer gains are
+    recomputed from ``base``'s; the rest is copied as it is)."""
+    d = donor.config
+    cfg = HyperConvConfig(**asdict(base.config), hyper_channels=d.hyper_channels, classes=d.classes,
+                          class_low=d.class_low, class_shift=d.class_shift, table_bytes=d.table_bytes)
+    model = HyperConvAutoencoder(cfg)
+    missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected
+    donor_state = donor.state_dict()
+    model.load_state_dict({**model.state_dict(), **{k: donor_state[k] for k in missing}})
+    with torch.no_grad():
+        g = torch.round(model._log_gains().double() / math.log(2) * LOG_UNITS)
+    model.log_gain_int.copy_(g.to(torch.int64))
+    return model.eval()
