@@ -290,7 +290,7 @@ def read_symbols(f: AecFile, lm: LoadedModel) -> np.ndarray:
     the file's size and quality (so a forged shape never reaches the network)."""
     h = f.header
     check_latent_shape(h, lm.model.latent_shape(h.width, h.height, h.quality))
-    routing = routing_of(lm, h.quality) if h.packing in (packing.HYPER, packing.TABLED) else None
+    routing = routing_of(lm, h.quality) if h.packing in packing.MODELLED else None
     return packing.unpack(f.payload, h.latent_shape, h.packing, routing)
 
 

@@ -12,10 +12,11 @@ import zstandard as zstd
 from aecodec import contexts as ctx
 from aecodec.errors import AecFormatError, AecInputError
 
-__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TABLED", "TRY_ALL_MAX", "Routing", "pack",
+__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TABLED", "MODELLED", "TRY_ALL_MAX", "Routing", "pack",
            "unpack", "entropy_bits"]
 
 PLANAR, LADDER, CONTEXT, HYPER, TABLED = 1, 2, 3, 4, 5
+MODELLED = (HYPER, TABLED)  # methods whose files need the model's routing to unpack
 METHODS: dict[int, str] = {PLANAR: "planar-zigzag", LADDER: "grouped-ladder", CONTEXT: "context-ladder",
                            HYPER: "hyper-ladder", TABLED: "hyper-tables"}
 
@@ -81,13 +82,14 @@ def _unpack_codes(data: bytes, n: int, w: int) -> np.ndarray:
     return c[:n]
 
 
-def _compressor(level: int) -> _Compress:
+def _compressor(level: int, dictionary: zstd.ZstdCompressionDict | None = None) -> _Compress:
     """zstd writing magicless frames without content size, checksum or dictionary id: pure
-    overhead here, as the container says what the payload is and guards it with a CRC-32."""
+    overhead here, as the container says what the payload is and guards it with a CRC-32.
+    With ``dictionary`` (method 5) the frames are written with it."""
     params = zstd.ZstdCompressionParameters(
         compression_level=level, format=zstd.FORMAT_ZSTD1_MAGICLESS,
         write_content_size=0, write_checksum=0, write_dict_id=0)
-    return zstd.ZstdCompressor(compression_params=params).compress
+    return zstd.ZstdCompressor(dict_data=dictionary, compression_params=params).compress
 
 
 class _Reader:
@@ -278,6 +280,19 @@ def _code_group(x: np.ndarray, frames: _Compress) -> tuple[int, bytes]:
         results.append((len(out), _ladder_byte(ladder), out))
     _, byte, out = min(results)
     return byte, out
+
+
+def _ladder_stages(x: np.ndarray, ladder: tuple[int, ...]) -> tuple[list[bytes], np.ndarray]:
+    """The packed codes of each stage ``x`` reaches through ``ladder`` (none past the first
+    stage nothing goes up to), and what the last stage escapes (its values minus 255)."""
+    stages, rest = [], x
+    for w in ladder:
+        if not rest.size:
+            break
+        top = (1 << w) - 1
+        stages.append(_pack_codes(np.minimum(rest, top), w))
+        rest = rest[rest >= top] - top
+    return stages, rest
 
 
 def _centres(v: np.ndarray) -> np.ndarray:
@@ -651,24 +666,14 @@ def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, le
     zero = [not v.any() for v in streams]
     out = [sum(1 << (lo - 1) for lo, _, _ in runs[1:]).to_bytes(_start_bytes(n), "little"),
            bytes(t | (_ZERO_RUN if z else 0) for (_, _, t), z in zip(runs, zero))]
-    for (_, _, t), rest, z in zip(runs, streams, zero):
+    for (_, _, t), x_run, z in zip(runs, streams, zero):
         if z:
             continue
-        for stage, w in enumerate(tables.sets[s][t].ladder):
-            if not rest.size:
-                break
-            top = (1 << w) - 1
-            codes = _pack_codes(np.minimum(rest, top), w)
-            if len(codes) < _RAW_BELOW:
-                out.append(codes)
-            else:
-                cdict = tables.compression_dict(s, t, stage, level)
-                params = zstd.ZstdCompressionParameters(
-                    compression_level=level, format=zstd.FORMAT_ZSTD1_MAGICLESS,
-                    write_content_size=0, write_checksum=0, write_dict_id=0)
-                out.append(zstd.ZstdCompressor(dict_data=cdict, compression_params=params).compress(codes))
-            rest = rest[rest >= top] - top
-        out.append(rest.astype("<u4").tobytes())
+        stages, escapes = _ladder_stages(x_run, tables.sets[s][t].ladder)
+        for stage, codes in enumerate(stages):
+            raw = len(codes) < _RAW_BELOW
+            out.append(codes if raw else _compressor(level, tables.compression_dict(s, t, stage, level))(codes))
+        out.append(escapes.astype("<u4").tobytes())
     return b"".join(out)
 
 
@@ -761,7 +766,7 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
         raise AecInputError("symbols must fit in int32; the quantizer produced a value outside")
     if method is not None and method not in METHODS:
         raise ValueError(f"unknown packing method {method}; choose one of {sorted(METHODS)}")
-    if (method in (HYPER, TABLED) or routing is not None) and (routing is None or a.ndim != 3):
+    if (method in MODELLED or routing is not None) and (routing is None or a.ndim != 3):
         raise ValueError("packing methods 4 and 5 need a model's routing and a (channels, height, width) grid")
     if method == TABLED and getattr(routing, "tables", None) is None:
         raise ValueError("packing method 5 needs a model with stream tables")
@@ -813,7 +818,7 @@ def unpack(data: bytes, shape: tuple[int, ...], method: int, routing: Routing | 
     channels, n = _geometry(shape := tuple(int(d) for d in shape))
     try:
         r = _Reader(bytes(data))
-        if method in (HYPER, TABLED):
+        if method in MODELLED:
             if routing is None or len(shape) != 3:
                 raise AecFormatError(f"packing method {method} needs a hyperprior model and a 3-D latent grid")
             if method == TABLED:

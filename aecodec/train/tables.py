@@ -17,7 +17,7 @@ import torch
 import zstandard as zstd
 
 from aecodec.models.hyper import HyperConvAutoencoder
-from aecodec.pack import _ladder_estimates, _pack_codes, _zigzag
+from aecodec.pack import _ladder_estimates, _ladder_stages, _zigzag
 from aecodec.packtables import COST_UNITS, ClassTable, PackTables
 
 __all__ = ["stream_samples", "class_table", "side_map", "build_tables"]
@@ -55,17 +55,6 @@ def stream_samples(model: HyperConvAutoencoder, latents: torch.Tensor, n: int, s
     return per_class, np.stack(sides)
 
 
-def _stage_bytes(x: np.ndarray, ladder: tuple[int, ...]) -> list[bytes]:
-    out, rest = [], x
-    for w in ladder:
-        if not rest.size:
-            break
-        top = (1 << w) - 1
-        out.append(_pack_codes(np.minimum(rest, top), w))
-        rest = rest[rest >= top] - top
-    return out
-
-
 def class_table(streams: list[np.ndarray], dict_bytes: int = DICT_BYTES, level: int = 19) -> ClassTable:
     """The table of one class from its sample streams: the ladder cheapest for a stream of the
     samples' mean length, costs from the pooled histogram, a dictionary per stage."""
@@ -79,7 +68,7 @@ def class_table(streams: list[np.ndarray], dict_bytes: int = DICT_BYTES, level: 
     ladder = _ladder_estimates(typical)[0][1]
     p = (hist + 0.5) / (total + 0.5 * 257)
     cost = np.clip(np.round(-np.log2(p) * COST_UNITS), 0, 65535).astype(np.uint16)
-    staged = [_stage_bytes(x, ladder) for x in streams]
+    staged = [_ladder_stages(x, ladder)[0] for x in streams]
     dicts = []
     for k in range(len(ladder)):
         samples = [st[k] for st in staged if len(st) > k and st[k]]
