@@ -29,7 +29,7 @@ AEC_Q = [1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100]  # the conv models' tra
 SETS = {
     "lfw250": (100, PILLOW + ["aec:conv-faces", "aec:conv-photos", "aec:pca-block"]),
     "thumbs64": (100, PILLOW + ["aec:eigenfaces", "aec:linear-faces", "aec:dense-faces", "aec:conv-faces",
-                                "aec:pca-block"]),
+                                "aec:conv-photos", "aec:pca-block"]),
     "bsds": (12, PILLOW + ["aec:conv-photos", "aec:conv-faces", "aec:pca-block"]),
 }
 
