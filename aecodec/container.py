@@ -1,4 +1,10 @@
-"""The `.aec` byte layout: magic, version, header, packed payload and CRC-32, as plain bytes."""
+"""The `.aec` byte layout: magic, version, header, packed payload and CRC-32, as plain bytes.
+
+Two layouts: version 1 (fixed-width fields, the model by name) and version 2, the one written
+by default, which says the same in about 20 bytes instead of 66 (the model by a registered id,
+sizes as varints, the payload length implied): on a 64x64 thumbnail that is a tenth of the file.
+Both are read; ``docs/format.md`` describes them.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +20,34 @@ from aecodec.errors import AecFormatError, AecHeaderLimitError, AecVersionError
 __all__ = [
     "MAGIC", "FORMAT_VERSION", "MAX_SIDE", "MAX_PIXELS", "MAX_SYMBOLS", "MAX_CHUNK", "MODES",
     "FLAG_ALPHA", "PREFIX", "HEADER_FIELDS", "DIM", "CHUNK_LEN", "CRC",
+    "READ_VERSIONS", "MODEL_IDS", "FLAG_INT_QUALITY", "FLAG_NAMED",
     "Header", "AecFile", "write", "read", "read_header", "info", "looks_like_aec",
 ]
 
 MAGIC: bytes = b"\x89AEC"  # high bit set, like PNG's, so a text-mode transfer shows at once
-FORMAT_VERSION: int = 1
+FORMAT_VERSION: int = 2  # what write() writes unless told otherwise
+READ_VERSIONS: tuple[int, ...] = (1, 2)
 MAX_SIDE = 1 << 15  # width and height limit
 MAX_PIXELS = 1 << 25  # width * height limit
 MAX_SYMBOLS = 1 << 26  # limit on the product of the latent dims
 MAX_CHUNK = 1 << 30  # limit on the payload and on the alpha chunk, in bytes
 MODES: dict[str, int] = {"L": 1, "RGB": 2, "RGBA": 3, "LA": 4}
 FLAG_ALPHA = 0x01  # flags bit 0: an alpha chunk follows the payload
+FLAG_INT_QUALITY = 0x02  # version 2, bit 1: the quality is an integer, stored in one byte
+FLAG_NAMED = 0x04  # version 2, bit 2: the model is given by name and weights hash, not by id
+
+# Version 2 names the models aecodec releases by one byte. Append-only: an id, once given, names
+# that model and those weights forever (a retrained model is a new version with a new id).
+MODEL_IDS: dict[int, tuple[str, bytes]] = {i: (name, bytes.fromhex(h)) for i, (name, h) in enumerate([
+    ("conv-photos", "f49e427f719d19e7"), ("conv-photos.v2", "3d4fe41af77c373e"),
+    ("conv-photos.v3", "4eeab3dfa057821e"), ("conv-photos.v4", "e825a0cd1eca4e51"),
+    ("conv-photos.v5", "8c86ed30d36126ed"), ("conv-photos.v6", "e81326e3d794acac"),
+    ("conv-photos.v7", "fcb9122867fa0623"), ("conv-faces", "8a26ad7b7ff682ee"),
+    ("conv-faces-denoise", "d8253dca7adc1a4c"), ("conv-photos-denoise", "4235faabe625f801"),
+    ("dense-faces", "13ed9321ca83e05f"), ("eigenfaces", "1374be7375a8fe2e"),
+    ("linear-faces", "43912502c5208546"), ("pca-block", "04fdf0ff33182f38"),
+], start=1)}
+_ID_OF = {model: i for i, model in MODEL_IDS.items()}
 
 PREFIX = struct.Struct("<4sBBH")  # magic, version, flags, header_len
 HEADER_FIELDS = struct.Struct("<8sIIBfBB")  # after the name: weights_hash .. ndim
@@ -109,11 +132,13 @@ class Header:
 
 @dataclass(frozen=True)
 class AecFile:
-    """A whole `.aec` file: header, packed latent symbols, and an optional packed alpha plane."""
+    """A whole `.aec` file: header, packed latent symbols, an optional packed alpha plane, and
+    the layout version it is (to be) written in."""
 
     header: Header
     payload: bytes  # packed latent symbols (aecodec.pack)
     alpha: bytes | None = None  # packed alpha plane, only for the RGBA and LA modes
+    version: int = FORMAT_VERSION  # container layout: 1 or 2 (READ_VERSIONS)
 
     def __post_init__(self) -> None:
         if not isinstance(self.header, Header):
@@ -129,21 +154,81 @@ class AecFile:
                                           f"of {MAX_CHUNK}")
         if self.alpha is not None and self.header.mode not in ("RGBA", "LA"):
             raise AecFormatError(f"an alpha chunk needs mode RGBA or LA, not {self.header.mode}")
+        if not _is_int(self.version) or self.version not in READ_VERSIONS:
+            raise AecFormatError(f"version must be one of {READ_VERSIONS}, got {self.version!r}")
+
+
+def _uvarint(n: int) -> bytes:
+    """LEB128: 7 bits a byte, least significant first, the high bit set on all but the last."""
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_uvarint(data: bytes, pos: int, limit: int, what: str) -> tuple[int, int]:
+    """(value, position after it) of the minimal LEB128 varint at ``pos``, 0..``limit``."""
+    value = shift = 0
+    for i in range(pos, min(len(data), pos + 5)):  # 5 bytes hold 35 bits, more than any limit
+        byte = data[i]
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            if byte == 0 and i > pos:
+                raise AecFormatError(f"corrupt .aec file: the {what} is not minimally encoded")
+            if value > limit:
+                raise AecHeaderLimitError(f"corrupt .aec file: {what} {value} is over the "
+                                          f"limit of {limit}")
+            return value, i + 1
+    if len(data) < pos + 5:
+        raise AecFormatError(f"truncated .aec file: it ends in the {what}")
+    raise AecFormatError(f"corrupt .aec file: the {what} runs over 5 bytes")
+
+
+def _header_v1(h: Header) -> bytes:
+    name = h.model.encode("ascii")
+    return (bytes([len(name)]) + name
+            + HEADER_FIELDS.pack(h.weights_hash, h.width, h.height, MODES[h.mode], h.quality,
+                                 h.packing, len(h.latent_shape))
+            + b"".join(DIM.pack(d) for d in h.latent_shape))
+
+
+def _header_v2(h: Header, alpha: bytes | None, payload: bytes) -> tuple[int, bytes]:
+    """(flags, the bytes from the model field to the payload) of a version-2 file."""
+    flags = FLAG_ALPHA if alpha is not None else 0
+    model_id = _ID_OF.get((h.model, h.weights_hash))
+    if model_id is None:
+        flags |= FLAG_NAMED
+        name = h.model.encode("ascii")
+        model = bytes([len(name)]) + name + h.weights_hash
+    else:
+        model = bytes([model_id])
+    if h.quality == int(h.quality):
+        flags |= FLAG_INT_QUALITY
+        quality = bytes([int(h.quality)])
+    else:
+        quality = struct.pack("<f", h.quality)
+    var = (model + bytes([MODES[h.mode], h.packing]) + quality + _uvarint(h.width)
+           + _uvarint(h.height) + bytes([len(h.latent_shape)])
+           + b"".join(_uvarint(d) for d in h.latent_shape)
+           + (_uvarint(len(payload)) if alpha is not None else b""))
+    return flags, var
 
 
 def write(f: AecFile) -> bytes:
-    """The bytes of ``f``: prefix, variable header, payload, [alpha], CRC-32 of all before it."""
-    h = f.header
-    name = h.model.encode("ascii")
-    var = (bytes([len(name)]) + name
-           + HEADER_FIELDS.pack(h.weights_hash, h.width, h.height, MODES[h.mode], h.quality,
-                                h.packing, len(h.latent_shape))
-           + b"".join(DIM.pack(d) for d in h.latent_shape))
-    flags = FLAG_ALPHA if f.alpha is not None else 0
-    out = [PREFIX.pack(MAGIC, FORMAT_VERSION, flags, len(var)), var,
-           CHUNK_LEN.pack(len(f.payload)), f.payload]
-    if f.alpha is not None:
-        out += [CHUNK_LEN.pack(len(f.alpha)), f.alpha]
+    """The bytes of ``f`` in its layout version: prefix, header, payload, [alpha], CRC-32 of all
+    before it."""
+    if f.version == 1:
+        var = _header_v1(f.header)
+        flags = FLAG_ALPHA if f.alpha is not None else 0
+        out = [PREFIX.pack(MAGIC, 1, flags, len(var)), var, CHUNK_LEN.pack(len(f.payload)), f.payload]
+        if f.alpha is not None:
+            out += [CHUNK_LEN.pack(len(f.alpha)), f.alpha]
+    else:
+        flags, var = _header_v2(f.header, f.alpha, f.payload)
+        out = [MAGIC, bytes([2, flags]), var, f.payload, f.alpha or b""]
     body = b"".join(out)
     return body + CRC.pack(zlib.crc32(body))
 
@@ -153,21 +238,30 @@ def looks_like_aec(prefix: bytes) -> bool:
     return bytes(prefix[: len(MAGIC)]) == MAGIC
 
 
-def _parse_header(data: bytes) -> tuple[Header, int, int]:
-    """Check magic, version, flags and header; return (header, flags, offset after it)."""
-    if data[: len(MAGIC)] != MAGIC:
-        if len(data) < len(MAGIC) and MAGIC.startswith(data):
-            raise AecFormatError(f"truncated .aec file: only {len(data)} bytes")
-        raise AecFormatError("not an .aec file (the first bytes are not the .aec magic)")
+def _make_header(fields: tuple[object, ...], flags: int) -> Header:
+    try:
+        header = Header(*fields)  # type: ignore[arg-type]
+    except AecFormatError as exc:
+        # Same type (a limit stays a limit error), with the file's point of view in the message.
+        raise type(exc)(f"corrupt .aec file: {exc}") from None
+    if flags & FLAG_ALPHA and header.mode not in ("RGBA", "LA"):  # before a stray length is read as one
+        raise AecFormatError(f"corrupt .aec file: the alpha flag is set, but an {header.mode} file "
+                             f"must not have an alpha chunk")
+    return header
+
+
+def _ascii_name(name: bytes) -> str:
+    try:
+        return name.decode("ascii")
+    except UnicodeDecodeError:
+        raise AecFormatError("corrupt .aec file: the model name is not ASCII") from None
+
+
+def _parse_v1(data: bytes, flags: int) -> tuple[Header, int]:
+    """Version 1's header: (header, offset after it)."""
     if len(data) < PREFIX.size:
         raise AecFormatError(f"truncated .aec file: only {len(data)} bytes")
-    _, version, flags, header_len = PREFIX.unpack_from(data)
-    if version != FORMAT_VERSION:
-        hint = "; a newer aecodec may read it" if version > FORMAT_VERSION else ""
-        raise AecVersionError(f"this .aec file has format version {version}, this aecodec "
-                              f"reads version {FORMAT_VERSION}{hint}")
-    if flags & ~FLAG_ALPHA:
-        raise AecFormatError(f"corrupt .aec file: unknown flags {flags:#04x}")
+    header_len = PREFIX.unpack_from(data)[3]
     if not _MIN_HEADER <= header_len <= _MAX_HEADER:
         raise AecFormatError(f"corrupt .aec file: header length {header_len} is impossible "
                              f"(must be {_MIN_HEADER}..{_MAX_HEADER})")
@@ -190,20 +284,87 @@ def _parse_header(data: bytes) -> tuple[Header, int, int]:
     if mode not in _MODE_NAMES:
         raise AecFormatError(f"corrupt .aec file: unknown mode code {mode}")
     shape = tuple(DIM.unpack_from(data, pos + i * DIM.size)[0] for i in range(ndim))
-    try:
-        model = name.decode("ascii")
-    except UnicodeDecodeError:
-        raise AecFormatError("corrupt .aec file: the model name is not ASCII") from None
-    try:
-        header = Header(model, weights_hash, width, height, _MODE_NAMES[mode], quality, shape,
-                        packing)
-    except AecFormatError as exc:
-        # Same type (a limit stays a limit error), with the file's point of view in the message.
-        raise type(exc)(f"corrupt .aec file: {exc}") from None
-    if flags & FLAG_ALPHA and header.mode not in ("RGBA", "LA"):  # before a stray length is read as one
-        raise AecFormatError(f"corrupt .aec file: the alpha flag is set, but an {header.mode} file "
-                             f"must not have an alpha chunk")
-    return header, flags, end
+    return _make_header((_ascii_name(name), weights_hash, width, height, _MODE_NAMES[mode],
+                         quality, shape, packing), flags), end
+
+
+def _take(data: bytes, pos: int, n: int, what: str) -> int:
+    """``pos + n``, after checking that the file holds those bytes."""
+    if len(data) < pos + n:
+        raise AecFormatError(f"truncated .aec file: it ends in the {what}")
+    return pos + n
+
+
+def _parse_v2(data: bytes, flags: int) -> tuple[Header, int, int | None]:
+    """Version 2's header: (header, offset after it, payload length if the file says it)."""
+    if flags & ~(FLAG_ALPHA | FLAG_INT_QUALITY | FLAG_NAMED):
+        raise AecFormatError(f"corrupt .aec file: unknown flags {flags:#04x}")
+    pos = _take(data, 6, 1, "model")
+    if flags & FLAG_NAMED:
+        name_len = data[6]
+        if not 1 <= name_len <= _MAX_NAME:
+            raise AecFormatError(f"corrupt .aec file: model name length {name_len} is impossible")
+        pos = _take(data, pos, name_len + 8, "model name")
+        model, weights_hash = _ascii_name(data[7:7 + name_len]), data[7 + name_len:pos]
+        if (model, weights_hash) in _ID_OF:
+            raise AecFormatError(f"corrupt .aec file: model {model} is registered, so it must be "
+                                 f"given by its id")
+    else:
+        if data[6] not in MODEL_IDS:
+            raise AecFormatError(f"this .aec file names model id {data[6]}, which this aecodec "
+                                 f"does not know; a newer aecodec may read it")
+        model, weights_hash = MODEL_IDS[data[6]]
+    start, pos = pos, _take(data, pos, 2, "header")
+    mode, packing = data[start], data[start + 1]
+    if mode not in _MODE_NAMES:
+        raise AecFormatError(f"corrupt .aec file: unknown mode code {mode}")
+    if flags & FLAG_INT_QUALITY:
+        pos = _take(data, pos, 1, "quality")
+        quality: float = data[pos - 1]
+    else:
+        pos = _take(data, pos, 4, "quality")
+        quality = struct.unpack_from("<f", data, pos - 4)[0]
+        if math.isfinite(quality) and quality == int(quality):
+            raise AecFormatError("corrupt .aec file: an integer quality must be stored in one byte")
+    width, pos = _read_uvarint(data, pos, MAX_SIDE, "width")
+    height, pos = _read_uvarint(data, pos, MAX_SIDE, "height")
+    pos = _take(data, pos, 1, "header")
+    ndim = data[pos - 1]
+    if not 1 <= ndim <= _MAX_NDIM:
+        raise AecFormatError(f"corrupt .aec file: {ndim} latent dims (must be 1..{_MAX_NDIM})")
+    shape = []
+    for _ in range(ndim):
+        d, pos = _read_uvarint(data, pos, _MAX_DIM, "latent dim")
+        shape.append(d)
+    header = _make_header((model, weights_hash, width, height, _MODE_NAMES[mode], quality,
+                           tuple(shape), packing), flags)
+    size = None
+    if flags & FLAG_ALPHA:
+        size, pos = _read_uvarint(data, pos, MAX_CHUNK, "payload length")
+    return header, pos, size
+
+
+def _parse_header(data: bytes) -> tuple[Header, int, int, int | None]:
+    """Check magic, version, flags and header; return (header, flags, offset after it, and the
+    payload length where the header gives it (version 2 without alpha does not))."""
+    if data[: len(MAGIC)] != MAGIC:
+        if len(data) < len(MAGIC) and MAGIC.startswith(data):
+            raise AecFormatError(f"truncated .aec file: only {len(data)} bytes")
+        raise AecFormatError("not an .aec file (the first bytes are not the .aec magic)")
+    if len(data) < 6:
+        raise AecFormatError(f"truncated .aec file: only {len(data)} bytes")
+    version, flags = data[4], data[5]
+    if version not in READ_VERSIONS:
+        hint = "; a newer aecodec may read it" if version > max(READ_VERSIONS) else ""
+        raise AecVersionError(f"this .aec file has format version {version}, this aecodec "
+                              f"reads versions {', '.join(map(str, READ_VERSIONS))}{hint}")
+    if version == 2:
+        header, end, size = _parse_v2(data, flags)
+        return header, flags, end, size
+    if flags & ~FLAG_ALPHA:
+        raise AecFormatError(f"corrupt .aec file: unknown flags {flags:#04x}")
+    header, end = _parse_v1(data, flags)
+    return header, flags, end, None
 
 
 def _as_bytes(data: bytes) -> bytes:
@@ -225,6 +386,18 @@ def info(data: bytes) -> Header:
     return read_header(data)
 
 
+def _chunk(data: bytes, pos: int, size: int, name: str) -> int:
+    """The end of a ``size``-byte chunk at ``pos``, checked against the bytes there (and the CRC
+    after it) before anything is sliced."""
+    if size > MAX_CHUNK:
+        raise AecHeaderLimitError(f"corrupt .aec file: {name} of {size} bytes is over the "
+                                  f"limit of {MAX_CHUNK}")
+    if len(data) < pos + size + CRC.size:
+        raise AecFormatError(f"truncated .aec file: the {name} needs {size} bytes, only "
+                             f"{max(0, len(data) - pos - CRC.size)} are there")
+    return pos + size
+
+
 def read(data: bytes) -> AecFile:
     """Parse and verify a whole `.aec` file; raises only AecFormatError and its subclasses.
 
@@ -232,24 +405,27 @@ def read(data: bytes) -> AecFile:
     anything is sliced, then the CRC-32, so truncation, bit flips and trailing bytes are caught.
     """
     data = _as_bytes(data)
-    header, flags, pos = _parse_header(data)
-    chunks: list[bytes] = []
-    for name in ("payload", "alpha") if flags & FLAG_ALPHA else ("payload",):
-        if len(data) < pos + CHUNK_LEN.size:
-            raise AecFormatError(f"truncated .aec file: it ends before the {name} length")
-        (size,) = CHUNK_LEN.unpack_from(data, pos)
-        pos += CHUNK_LEN.size
-        if size > MAX_CHUNK:
-            raise AecHeaderLimitError(f"corrupt .aec file: {name} of {size} bytes is over the "
-                                      f"limit of {MAX_CHUNK}")
-        if len(data) < pos + size + CRC.size:
-            raise AecFormatError(f"truncated .aec file: the {name} needs {size} bytes, only "
-                                 f"{max(0, len(data) - pos - CRC.size)} are there")
-        chunks.append(data[pos:pos + size])
-        pos += size
-    if len(data) != pos + CRC.size:
-        raise AecFormatError(f"corrupt .aec file: {len(data) - pos - CRC.size} unexpected "
-                             f"bytes after the end of the file")
+    header, flags, pos, size = _parse_header(data)
+    if data[4] == 2:
+        if len(data) < pos + CRC.size:
+            raise AecFormatError("truncated .aec file: it ends before the checksum")
+        if size is None:  # no alpha: the payload is all that comes before the CRC
+            size = len(data) - pos - CRC.size
+        end = _chunk(data, pos, size, "payload")
+        chunks = [data[pos:end]] + ([data[end:len(data) - CRC.size]] if flags & FLAG_ALPHA else [])
+        pos = len(data) - CRC.size
+    else:
+        chunks = []
+        for name in ("payload", "alpha") if flags & FLAG_ALPHA else ("payload",):
+            if len(data) < pos + CHUNK_LEN.size:
+                raise AecFormatError(f"truncated .aec file: it ends before the {name} length")
+            (size,) = CHUNK_LEN.unpack_from(data, pos)
+            end = _chunk(data, pos + CHUNK_LEN.size, size, name)
+            chunks.append(data[pos + CHUNK_LEN.size:end])
+            pos = end
+        if len(data) != pos + CRC.size:
+            raise AecFormatError(f"corrupt .aec file: {len(data) - pos - CRC.size} unexpected "
+                                 f"bytes after the end of the file")
     if CRC.unpack_from(data, pos)[0] != zlib.crc32(data[:pos]):
-        raise AecFormatError("the .aec file is corrupt (checksum mismatch)")
-    return AecFile(header, chunks[0], chunks[1] if len(chunks) > 1 else None)
+        raise AecFormatError("the .aec file is corrupt or truncated (checksum mismatch)")
+    return AecFile(header, chunks[0], chunks[1] if len(chunks) > 1 else None, version=data[4])

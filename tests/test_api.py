@@ -35,7 +35,7 @@ def test_public_surface_is_pinned() -> None:
         "AecInputError", "AecLimitError", "AecOutputError",
     ])
     assert aecodec.MAGIC == b"\x89AEC"
-    assert aecodec.FORMAT_VERSION == 1
+    assert aecodec.FORMAT_VERSION == 2
     for name in aecodec.__all__:
         assert hasattr(aecodec, name)
     # the subpackage is never shadowed by a function of the same name (it was: models())
@@ -176,8 +176,8 @@ def test_unknown_model_name_raises_model_error() -> None:
 
 
 def test_unknown_format_version_raises_version_error(aec64: bytes) -> None:
-    with pytest.raises(AecVersionError, match="version 2"):
-        aecodec.decompress(aec64[:4] + b"\x02" + aec64[5:])
+    with pytest.raises(AecVersionError, match="version 3"):
+        aecodec.decompress(aec64[:4] + b"\x03" + aec64[5:])
 
 
 def test_truncated_file_raises_format_error(aec64: bytes) -> None:

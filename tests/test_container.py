@@ -24,8 +24,17 @@ HEADER = Header(model="conv-faces", weights_hash=bytes(range(8)), width=250, hei
                 mode="RGB", quality=75.5, latent_shape=(64, 16, 16), packing=2)
 FILE = AecFile(HEADER, b"payload bytes")
 RGBA_FILE = AecFile(dataclasses.replace(HEADER, mode="RGBA"), b"payload", b"alpha")
+FILE1 = dataclasses.replace(FILE, version=1)  # the version-1 layout, still read
+RGBA_FILE1 = dataclasses.replace(RGBA_FILE, version=1)
+# A registered model (by id in version 2) with a fractional quality and an alpha chunk.
+REGISTERED = Header(model="conv-photos.v7", weights_hash=bytes.fromhex("fcb9122867fa0623"),
+                    width=64, height=300, mode="RGB", quality=50.0, latent_shape=(160, 4, 19),
+                    packing=5)
+REG_FILE = AecFile(REGISTERED, b"payload bytes")
+REG_RGBA = AecFile(dataclasses.replace(REGISTERED, mode="LA", quality=37.5), b"payload", b"alpha")
+ALL_FILES = [FILE, RGBA_FILE, FILE1, RGBA_FILE1, REG_FILE, REG_RGBA]
 
-# write(FILE), pinned: a change here is a format change (bump FORMAT_VERSION, see docs/format.md)
+# write(FILE1), pinned: a change here is a format change (bump FORMAT_VERSION, see docs/format.md)
 GOLDEN = bytes.fromhex(
     "8941454301002e000a636f6e762d666163657300010203040506"
     "07fa000000fa0000000200009742020340000000100000001000"
@@ -45,7 +54,7 @@ def _rebuilt(data: bytes, offset: int, fmt: str, value: int) -> bytes:
 
 def test_format_constants_are_pinned() -> None:
     assert MAGIC == b"\x89AEC"
-    assert FORMAT_VERSION == 1
+    assert FORMAT_VERSION == 2 and container.READ_VERSIONS == (1, 2)
     assert (MAX_SIDE, MAX_PIXELS, MAX_SYMBOLS, MAX_CHUNK) == (1 << 15, 1 << 25, 1 << 26, 1 << 30)
     assert MODES == {"L": 1, "RGB": 2, "RGBA": 3, "LA": 4}
     assert container.PREFIX.format == "<4sBBH"
@@ -53,13 +62,13 @@ def test_format_constants_are_pinned() -> None:
 
 
 def test_written_bytes_match_the_golden_layout() -> None:
-    assert write(FILE) == GOLDEN
-    assert read(GOLDEN) == FILE
+    assert write(FILE1) == GOLDEN
+    assert read(GOLDEN) == FILE1
 
 
 def test_fields_sit_at_the_documented_offsets() -> None:
-    data = write(FILE)
-    assert data[0:4] == MAGIC and data[4] == FORMAT_VERSION and data[5] == 0
+    data = write(FILE1)
+    assert data[0:4] == MAGIC and data[4] == 1 and data[5] == 0
     header_len = struct.unpack_from("<H", data, 6)[0]
     assert header_len == 1 + 10 + 23 + 3 * 4
     assert data[8] == 10 and data[9:19] == b"conv-faces"
@@ -70,8 +79,8 @@ def test_fields_sit_at_the_documented_offsets() -> None:
     assert struct.unpack_from("<I", data, len(data) - 4)[0] == zlib.crc32(data[:-4])
 
 
-@pytest.mark.parametrize("f", [FILE, RGBA_FILE, AecFile(HEADER, b""),
-                               AecFile(dataclasses.replace(HEADER, mode="LA"), b"", b"")])
+@pytest.mark.parametrize("f", ALL_FILES + [AecFile(HEADER, b""), AecFile(HEADER, b"", version=1),
+                                           AecFile(dataclasses.replace(HEADER, mode="LA"), b"", b"")])
 def test_round_trip_preserves_every_field(f: AecFile) -> None:
     back = read(write(f))
     assert back == f
@@ -80,10 +89,11 @@ def test_round_trip_preserves_every_field(f: AecFile) -> None:
     assert back.payload == f.payload and back.alpha == f.alpha
 
 
-def test_quality_is_stored_as_float32() -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_quality_is_stored_as_float32(version: int) -> None:
     h = dataclasses.replace(HEADER, quality=75.3)
     assert h.quality == struct.unpack("<f", struct.pack("<f", 75.3))[0]
-    assert read(write(AecFile(h, b""))).header.quality == h.quality
+    assert read(write(AecFile(h, b"", version=version))).header.quality == h.quality
 
 
 def test_latent_shape_accepts_lists_and_numpy_ints() -> None:
@@ -93,7 +103,7 @@ def test_latent_shape_accepts_lists_and_numpy_ints() -> None:
 
 
 def test_read_header_parses_just_the_header() -> None:
-    data = write(FILE)
+    data = write(FILE1)
     end = 8 + struct.unpack_from("<H", data, 6)[0]
     assert read_header(data[:end]) == HEADER
     with pytest.raises(AecFormatError, match="truncated"):
@@ -111,7 +121,7 @@ def test_other_file_is_reported_as_not_aec() -> None:
         read(b"\x89PNG\r\n\x1a\n" + bytes(40))
 
 
-@pytest.mark.parametrize("f", [FILE, RGBA_FILE])
+@pytest.mark.parametrize("f", ALL_FILES)
 def test_truncated_file_raises_format_error(f: AecFile) -> None:
     data = write(f)
     for n in range(len(data)):
@@ -119,7 +129,7 @@ def test_truncated_file_raises_format_error(f: AecFile) -> None:
             read(data[:n])
 
 
-@pytest.mark.parametrize("f", [FILE, RGBA_FILE])
+@pytest.mark.parametrize("f", ALL_FILES)
 def test_every_single_bit_flip_raises_format_error(f: AecFile) -> None:
     data = write(f)
     for i in range(len(data) * 8):
@@ -129,45 +139,114 @@ def test_every_single_bit_flip_raises_format_error(f: AecFile) -> None:
             read(bytes(flipped))
 
 
-def test_bit_flip_in_payload_is_reported_as_checksum_mismatch() -> None:
-    data = bytearray(write(FILE))
+@pytest.mark.parametrize("f", [FILE, FILE1])
+def test_bit_flip_in_payload_is_reported_as_checksum_mismatch(f: AecFile) -> None:
+    data = bytearray(write(f))
     data[-6] ^= 0x10
-    with pytest.raises(AecFormatError, match=r"corrupt \(checksum mismatch\)"):
+    with pytest.raises(AecFormatError, match=r"corrupt or truncated \(checksum mismatch\)"):
         read(bytes(data))
 
 
-@pytest.mark.parametrize("version", [0, 2, 255])
+@pytest.mark.parametrize("version", [0, 3, 255])
 def test_unknown_version_raises_version_error(version: int) -> None:
     data = _rebuilt(write(FILE), 4, "<B", version)
-    with pytest.raises(AecVersionError, match=f"version {version}.*version {FORMAT_VERSION}"):
+    with pytest.raises(AecVersionError, match=f"version {version}.*versions 1, 2"):
         read(data)
     with pytest.raises(AecVersionError):
         read_header(data)
 
 
-def test_trailing_garbage_is_rejected() -> None:
-    data = write(FILE)
+@pytest.mark.parametrize("f", [FILE, FILE1, REG_RGBA])
+def test_trailing_garbage_is_rejected(f: AecFile) -> None:
+    data = write(f)
     for extra in (b"\0", b"garbage", data):
-        with pytest.raises(AecFormatError, match="unexpected bytes"):
+        with pytest.raises(AecFormatError, match="unexpected bytes|checksum mismatch"):
             read(data + extra)
-    with pytest.raises(AecFormatError):  # garbage with the CRC redone over it
-        read(_with_crc(data[:-4] + b"garbage"))
+    redone = _with_crc(data[:-4] + b"garbage")  # garbage with the CRC redone over it
+    if f.version == 1:
+        with pytest.raises(AecFormatError):
+            read(redone)
+    else:  # version 2's last chunk runs to the CRC: the garbage is part of it (pack rejects it)
+        back = read(redone)
+        assert (back.alpha or back.payload).endswith(b"garbage")
 
 
-def test_unknown_flags_are_rejected() -> None:
+def test_version_2_fields_sit_where_the_docs_say() -> None:
+    data = write(REG_FILE)
+    assert data[:8] == MAGIC + bytes([2, container.FLAG_INT_QUALITY, 7, MODES["RGB"]])
+    assert data[8:] == bytes([5, 50, 64, 0xAC, 0x02, 3, 0xA0, 0x01, 4, 19]) + b"payload bytes" + data[-4:]
+    assert struct.unpack_from("<I", data, len(data) - 4)[0] == zlib.crc32(data[:-4])
+    assert len(data) - len(REG_FILE.payload) == 22  # against 66 in version 1
+    named = write(FILE)  # not registered: name and hash; fractional quality as float32
+    assert named[5] == container.FLAG_NAMED and named[6] == 10 and named[7:17] == b"conv-faces"
+    assert named[17:25] == bytes(range(8)) and named[25:27] == bytes([MODES["RGB"], 2])
+    assert struct.unpack_from("<f", named, 27)[0] == 75.5
+    rgba = write(REG_RGBA)  # the payload length is written only when an alpha chunk follows
+    assert rgba[5] == container.FLAG_ALPHA  # 37.5 is stored as float32
+    assert rgba.endswith(b"payloadalpha" + rgba[-4:]) and rgba[-17] == 7
+
+
+def test_every_registered_model_id_matches_its_shipped_weights() -> None:
+    import json
+    from pathlib import Path
+
+    cards = {c["name"]: c["weights_hash"] for c in (
+        json.loads(p.read_text()) for p in (Path(__file__).parents[1] / "weights").glob("*.json"))}
+    ids = {name: h.hex() for name, h in container.MODEL_IDS.values()}
+    assert len(ids) == len(container.MODEL_IDS)  # one id a model
+    assert set(ids) <= set(cards) and all(cards[n] == ids[n] for n in ids)
+    missing = set(cards) - set(ids)
+    assert not missing, f"give {sorted(missing)} ids in container.MODEL_IDS (append-only)"
+
+
+@pytest.mark.parametrize(("offset", "value", "match"), [
+    (6, 0, "model id 0"), (6, 200, "model id 200.*newer aecodec"),
+    (7, 9, "mode code"), (9, 0, "quality"), (9, 101, "quality"),
+])
+def test_bad_version_2_fields_are_rejected(offset: int, value: int, match: str) -> None:
+    with pytest.raises(AecFormatError, match=match):
+        read(_rebuilt(write(REG_FILE), offset, "<B", value))
+
+
+def _v2(body: bytes) -> bytes:
+    return _with_crc(MAGIC + bytes([2]) + body)
+
+
+@pytest.mark.parametrize(("body", "match"), [
+    (bytes([2, 7, 2, 5, 50, 0xC0, 0x00, 4, 3, 1, 1, 1]), "width is not minimally encoded"),
+    (bytes([2, 7, 2, 5, 50, 0x81, 0x80, 0x80, 0x80, 0x80, 0x01]), "width runs over 5 bytes"),
+    (bytes([2, 7, 2, 5, 50, 0x81, 0x80, 0x04, 4, 3, 1, 1, 1]), "width 65537 is over the limit"),
+    (bytes([2, 7, 2, 5, 50, 4, 4, 0]), "0 latent dims"),
+    (bytes([2, 7, 2, 5, 50, 4, 4, 5, 1, 1, 1, 1, 1]), "5 latent dims"),
+    (bytes([2, 7, 2, 5, 50, 4, 4, 1, 0x80, 0x80, 0x04]), "latent dim 65536 is over"),
+    (bytes([0, 7, 2, 5]) + struct.pack("<f", 50.0) + bytes([4, 4, 1, 1]), "integer quality must be"),
+    (bytes([4, 14]) + b"conv-photos.v7" + bytes.fromhex("fcb9122867fa0623") + bytes([2, 5, 4, 4, 1, 1]),
+     "must be given by its id"),
+    (bytes([6, 0]), "model name length 0"),
+    (bytes([6, 10]) + b"conv-f\xe9ces" + bytes(8) + bytes([2, 5, 50, 4, 4, 1, 1]), "not ASCII"),
+    (bytes([3, 7, 3, 5, 50, 4, 4, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x08]), "payload length .* over the limit"),
+    (bytes([3, 7, 3, 5, 50, 4, 4, 1, 1, 100]), "payload needs 100 bytes"),
+])
+def test_malformed_version_2_headers_get_their_own_message(body: bytes, match: str) -> None:
+    with pytest.raises(AecFormatError, match=match):
+        read(_v2(body))
+
+
+@pytest.mark.parametrize(("f", "flags"), [(FILE1, 0x02), (FILE1, 0x80), (FILE, 0x08), (FILE, 0x80)])
+def test_unknown_flags_are_rejected(f: AecFile, flags: int) -> None:
     with pytest.raises(AecFormatError, match="flags"):
-        read(_rebuilt(write(FILE), 5, "<B", 0x02))
+        read(_rebuilt(write(f), 5, "<B", flags))
 
 
 @pytest.mark.parametrize("header_len", [0, 1, 27, 45, 47, 200, 0xFFFF])
 def test_inconsistent_header_length_is_rejected(header_len: int) -> None:
     with pytest.raises(AecFormatError, match="header length|truncated|name length"):
-        read(_rebuilt(write(FILE), 6, "<H", header_len))
+        read(_rebuilt(write(FILE1), 6, "<H", header_len))
 
 
 @pytest.mark.parametrize("size", [14, 1 << 20, MAX_CHUNK, MAX_CHUNK + 1, 0xFFFFFFFF])
 def test_huge_declared_payload_in_tiny_file_raises_without_allocating(size: int) -> None:
-    data = write(FILE)
+    data = write(FILE1)
     data = _rebuilt(data, 8 + struct.unpack_from("<H", data, 6)[0], "<I", size)
     tracemalloc.start()
     try:
@@ -180,7 +259,7 @@ def test_huge_declared_payload_in_tiny_file_raises_without_allocating(size: int)
 
 
 def test_huge_latent_shape_raises_a_limit_error() -> None:
-    data = _rebuilt(_rebuilt(write(FILE), 42, "<I", 65535), 46, "<I", 65535)  # 2**36 symbols
+    data = _rebuilt(_rebuilt(write(FILE1), 42, "<I", 65535), 46, "<I", 65535)  # 2**36 symbols
     with pytest.raises(AecHeaderLimitError) as info:
         read(data)
     assert isinstance(info.value, AecFormatError) and isinstance(info.value, AecLimitError)
@@ -188,9 +267,9 @@ def test_huge_latent_shape_raises_a_limit_error() -> None:
 
 def test_huge_image_in_header_raises_a_limit_error() -> None:
     with pytest.raises(AecHeaderLimitError, match="limit"):
-        read(_rebuilt(write(FILE), 27, "<I", MAX_SIDE + 1))
+        read(_rebuilt(write(FILE1), 27, "<I", MAX_SIDE + 1))
     with pytest.raises(AecHeaderLimitError, match="pixels"):
-        read(_rebuilt(_rebuilt(write(FILE), 27, "<I", MAX_SIDE), 31, "<I", MAX_SIDE))
+        read(_rebuilt(_rebuilt(write(FILE1), 27, "<I", MAX_SIDE), 31, "<I", MAX_SIDE))
 
 
 @pytest.mark.parametrize("changes", [
@@ -227,8 +306,9 @@ def test_invalid_files_are_rejected() -> None:
         AecFile("header", b"")  # type: ignore[arg-type]
 
 
-def test_alpha_flag_on_an_rgb_file_is_named_as_such() -> None:
-    data = bytearray(write(AecFile(HEADER, b"payload")))
+@pytest.mark.parametrize("version", [1, 2])
+def test_alpha_flag_on_an_rgb_file_is_named_as_such(version: int) -> None:
+    data = bytearray(write(AecFile(HEADER, b"payload", version=version)))
     data[5] |= FLAG_ALPHA  # the payload length would next be misread as a stray alpha length
     data[-4:] = CRC.pack(zlib.crc32(bytes(data[:-4])))
     for parse in (read, read_header):
@@ -240,7 +320,7 @@ def test_non_bytes_input_raises_format_error() -> None:
     with pytest.raises(AecFormatError, match="expected the bytes"):
         read("not bytes")  # type: ignore[arg-type]
     assert read(bytearray(write(FILE))) == FILE
-    assert read(memoryview(write(FILE))) == FILE
+    assert read(memoryview(write(FILE1))) == FILE1
 
 
 headers = st.builds(
@@ -256,11 +336,16 @@ headers = st.builds(
 
 
 @settings(max_examples=200, deadline=None)
-@given(header=headers, payload=st.binary(max_size=64), alpha=st.none() | st.binary(max_size=16))
-def test_any_valid_file_round_trips(header: Header, payload: bytes, alpha: bytes | None) -> None:
+@given(header=headers | st.builds(dataclasses.replace, headers, model=st.just(REGISTERED.model),
+                                   weights_hash=st.just(REGISTERED.weights_hash),
+                                   quality=st.integers(1, 100).map(float)),
+       payload=st.binary(max_size=64), alpha=st.none() | st.binary(max_size=16),
+       version=st.sampled_from([1, 2]))
+def test_any_valid_file_round_trips(header: Header, payload: bytes, alpha: bytes | None,
+                                    version: int) -> None:
     if header.mode not in ("RGBA", "LA"):
         alpha = None
-    f = AecFile(header, payload, alpha)
+    f = AecFile(header, payload, alpha, version)
     assert read(write(f)) == f
     assert read_header(write(f)) == header
 
@@ -278,11 +363,12 @@ def _read_or_format_error(data: bytes) -> None:
 def test_random_bytes_only_raise_format_error(data: bytes) -> None:
     _read_or_format_error(data)
     _read_or_format_error(MAGIC + data)
-    _read_or_format_error(MAGIC + bytes([FORMAT_VERSION]) + data)
+    _read_or_format_error(MAGIC + bytes([1]) + data)
+    _read_or_format_error(MAGIC + bytes([2]) + data)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([FILE, RGBA_FILE]), st.data())
+@given(st.sampled_from(ALL_FILES), st.data())
 def test_mutated_files_only_raise_format_error(f: AecFile, data: st.DataObject) -> None:
     b = bytearray(write(f))
     for _ in range(data.draw(st.integers(1, 4))):
@@ -310,11 +396,17 @@ def test_worked_example_in_the_format_docs_is_exact() -> None:
     method, payload = pack.pack(symbols)
     header = Header("demo", bytes.fromhex("0011223344556677"), 8, 8, "L", 50.0, symbols.shape,
                     method)
-    data = write(AecFile(header, payload))
+    data = write(AecFile(header, payload, version=1))
     assert data == bytes.fromhex(
         "89 41 45 43 01 00 28 00 04 64 65 6d 6f 00 11 22 33 44 55 66 77 08 00 00 00 08 00 00 00"
         " 01 00 00 48 42 01 03 03 00 00 00 02 00 00 00 02 00 00 00 12 00 00 00 a0 00 00 41 00"
         " 00 00 02 01 00 04 00 00 ff 58 01 00 00 35 c5 48 9e")
+    assert write(AecFile(header, payload)) == bytes.fromhex(  # version 2
+        "89 41 45 43 02 06 04 64 65 6d 6f 00 11 22 33 44 55 66 77 01 01 32 08 08 03 03 02 02 a0 00"
+        " 00 41 00 00 00 02 01 00 04 00 00 ff 58 01 00 00 f5 72 0e e0")
+    registered = dataclasses.replace(header, model="conv-photos.v7",
+                                     weights_hash=container.MODEL_IDS[7][1])
+    assert len(write(AecFile(registered, payload))) == 38
     assert pack.pack(symbols, pack.LADDER)[1] == bytes.fromhex(
         "a0 00 c0 00 00 41 00 00 00 02 01 00 04 00 00 ff 58 01 00 00")
     f = read(data)

@@ -46,3 +46,10 @@ def test_golden_files_cover_every_packing_method() -> None:
     methods = {aecodec.info(p.read_bytes()).packing for p in GOLDEN}
     assert methods >= set(METHODS)
 
+
+
+def test_golden_files_cover_every_container_version() -> None:
+    from aecodec import container
+
+    versions = {container.read(p.read_bytes()).version for p in GOLDEN}
+    assert versions == set(container.READ_VERSIONS)

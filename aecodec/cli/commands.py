@@ -332,7 +332,8 @@ def info(files: tuple[str, ...]) -> None:
     for src in files:
         try:
             data = _read_input(src)
-            h = verify(data).header  # a truncated or corrupt file is an error, not a header
+            f = verify(data)  # a truncated or corrupt file is an error, not a header
+            h = f.header
         except AecError as exc:
             _say_error(src, exc)
             failed += 1
@@ -340,7 +341,7 @@ def info(files: tuple[str, ...]) -> None:
         rows = [("model", f"{h.model} (v{split_version(h.model)[1]})"), ("weights", h.weights_hash.hex()), ("size", f"{h.width}x{h.height}"),
                 ("mode", h.mode), ("quality", f"{h.quality:g}"), ("latent shape", "x".join(map(str, h.latent_shape))),
                 ("packing", f"{METHODS.get(h.packing, 'unknown')} ({h.packing})"), ("bytes", len(data)),
-                ("bpp", f"{8.0 * len(data) / (h.width * h.height):.4f}")]
+                ("bpp", f"{8.0 * len(data) / (h.width * h.height):.4f}"), ("format", f"version {f.version}")]
         label = _STDIN_LABEL if src == STDIO else src
         click.echo(("\n" if shown else "") + label + "".join(f"\n  {k + ':':14}{v}" for k, v in rows))
         shown += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from skimage import data
 
 import aecodec
@@ -35,6 +36,11 @@ CASES = {
     # forced on it (pack() picks 4 only on some larger images)
     "conv-photos.v7_q60_tables_rgb": ("conv-photos.v7", 60, lambda: data.chelsea()[50:146, 150:246]),
     "conv-photos.v7_q80_hyper_rgb": ("conv-photos.v7", 80, lambda: data.chelsea()[50:146, 150:246], 4),
+    # container version 2 (the default from 2026-12-03): a 64x64 thumbnail; and an LA image with
+    # a fractional quality (the float32 form) and an alpha chunk
+    "conv-photos.v7_q50_fmt2_rgb": ("conv-photos.v7", 50, lambda: data.astronaut()[0:256:4, 128:384:4]),
+    "conv-faces_q33h_fmt2_la": ("conv-faces.v1", 33.5, lambda: Image.fromarray(np.dstack([
+        data.camera()[100:148, 200:248], np.tile(np.arange(0, 240, 5, dtype=np.uint8), (48, 1))]), "LA")),
 }
 
 
