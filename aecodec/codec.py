@@ -86,14 +86,14 @@ def _alpha_chunk(alpha: np.ndarray | None) -> bytes | None:
 
 
 def routing_of(lm: LoadedModel, quality: float) -> packing.Routing | None:
-    """The model's hyperprior routing at ``quality`` (packing methods 4 and 5), or None."""
+    """The model's hyperprior routing at ``quality`` (packing methods 4 to 6), or None."""
     routing = getattr(lm.model, "routing", None)
     return routing(quality) if routing is not None else None
 
 
 def pack_symbols(lm: LoadedModel, symbols: np.ndarray, quality: float) -> tuple[int, bytes]:
     """One image's symbols (M, h, w) packed as ``lm``'s files are: the smallest of the plain
-    methods and, for a hyperprior model, methods 4 and 5 (5 where it has stream tables)."""
+    methods and, for a hyperprior model, methods 4 and 6 (6 where it has stream tables)."""
     return packing.pack(symbols, routing=routing_of(lm, quality))
 
 

@@ -12,13 +12,14 @@ import zstandard as zstd
 from aecodec import contexts as ctx
 from aecodec.errors import AecFormatError, AecInputError
 
-__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TABLED", "MODELLED", "TRY_ALL_MAX", "Routing", "pack",
-           "unpack", "entropy_bits"]
+__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TABLED", "COMPACT", "MODELLED", "TABLE_METHODS", "TRY_ALL_MAX",
+           "Routing", "pack", "unpack", "entropy_bits"]
 
-PLANAR, LADDER, CONTEXT, HYPER, TABLED = 1, 2, 3, 4, 5
-MODELLED = (HYPER, TABLED)  # methods whose files need the model's routing to unpack
+PLANAR, LADDER, CONTEXT, HYPER, TABLED, COMPACT = 1, 2, 3, 4, 5, 6
+MODELLED = (HYPER, TABLED, COMPACT)  # methods whose files need the model's routing to unpack
+TABLE_METHODS = (TABLED, COMPACT)  # methods that need the model's stream tables
 METHODS: dict[int, str] = {PLANAR: "planar-zigzag", LADDER: "grouped-ladder", CONTEXT: "context-ladder",
-                           HYPER: "hyper-ladder", TABLED: "hyper-tables"}
+                           HYPER: "hyper-ladder", TABLED: "hyper-tables", COMPACT: "hyper-tables-compact"}
 
 _WIDTHS = (1, 2, 4, 8)  # bits per code in a ladder stage; 8 // w codes share a byte
 _MAX_STAGES = 4  # a ladder byte holds four 2-bit widths
@@ -137,12 +138,33 @@ class _Reader:
             raise AecFormatError(f"corrupt payload: a stream holds {len(out)} bytes, not {size}")
         return out
 
+    def compact(self, size: int, dictionary: zstd.ZstdCompressionDict | None) -> bytes:
+        """One method 6 stage of ``size`` bytes: a LEB128 tag, then the bytes themselves (tag
+        0), a frame (tag 4), or what the frame is rebuilt from (``_rebuilt``)."""
+        tag = _read_varint(self, _MAX_COMPACT << 3 | 7, "stage tag")
+        if tag == _TAG_RAW:
+            return self.take(size, "raw codes")
+        if tag == _TAG_FRAME:
+            return self.frame(size, dictionary)
+        if tag & 3 == 0:
+            raise AecFormatError(f"corrupt payload: unknown stage tag {tag}")
+        frame = _rebuilt(tag, self.take(tag >> (2 if tag & 3 == 2 else 3), "stage block"), size)
+        if frame is None:
+            raise AecFormatError("corrupt payload: a stage's block of impossible sizes")
+        return _Reader(frame)._with_dctx(self).frame(size, dictionary)
+
+    def _with_dctx(self, other: _Reader) -> _Reader:
+        self._dctx, self._dict_dctx = other._dctx, other._dict_dctx
+        return self
+
     def codes(self, n: int, w: int, dictionary: zstd.ZstdCompressionDict | None = None,
-              raw_below: int = 0) -> np.ndarray:
-        """``n`` codes of ``w`` bits: a frame, or (method 5) the bytes themselves if fewer
-        than ``raw_below``."""
+              raw_below: int = 0, compact: bool = False) -> np.ndarray:
+        """``n`` codes of ``w`` bits: a frame, or (methods 5 and 6) the bytes themselves if
+        fewer than ``raw_below``; with ``compact`` (method 6) a tagged stage."""
         size = -(-n * w // 8)
-        return _unpack_codes(self.take(size, "raw codes") if size < raw_below else self.frame(size, dictionary), n, w)
+        if size < raw_below:
+            return _unpack_codes(self.take(size, "raw codes"), n, w)
+        return _unpack_codes(self.compact(size, dictionary) if compact else self.frame(size, dictionary), n, w)
 
     def u32(self, count: int) -> np.ndarray:
         """``count`` escaped values, little-endian u32."""
@@ -327,17 +349,17 @@ def _pack_ladder(v: np.ndarray, active: np.ndarray, frames: _Compress) -> bytes:
 
 
 def _read_stages(r: _Reader, count: int, ladder: tuple[int, ...], dicts: tuple = (),
-                 raw_below: int = 0) -> np.ndarray:
+                 raw_below: int = 0, compact: bool = False) -> np.ndarray:
     """``count`` values coded through ``ladder``; what the last stage escapes follows as u32.
     ``dicts``: each stage's zstd dictionary, and stages of fewer than ``raw_below`` bytes
-    stored raw (method 5)."""
+    stored raw (method 5); ``compact``: stages tagged as method 6 stores them."""
     if not count or not ladder:
         return r.u32(count)
-    x = r.codes(count, ladder[0], dicts[0] if dicts else None, raw_below)
+    x = r.codes(count, ladder[0], dicts[0] if dicts else None, raw_below, compact)
     up = x == (1 << ladder[0]) - 1
     if up.any():  # widen only when something went up the ladder
         x = x.astype(np.int64)
-        x[up] += _read_stages(r, int(up.sum()), ladder[1:], dicts[1:], raw_below)
+        x[up] += _read_stages(r, int(up.sum()), ladder[1:], dicts[1:], raw_below, compact)
     return x
 
 
@@ -613,9 +635,77 @@ class _Tables(Protocol):
 
 
 _FRAME_BYTES = 12.0  # a stage's frame headers (zstd's 4-stream literals add a jump table): the DP's price
+_MAX_COMPACT = (1 << 17) - 1  # method 6 compacts stages of up to this many bytes (one zstd block)
 _COST_UNITS = 256    # aecodec.packtables.COST_UNITS
 _RAW_BELOW = 16      # a stage of fewer packed bytes is stored as they are, without a frame
 _ZERO_RUN = 0x80     # flag in a run's table byte: all its symbols are 0, nothing stored
+
+
+# Method 6 stores a stage's zstd frame without what the decoder can rebuild. zstd writes a small
+# stage as a frame of one compressed block: the frame header and the block header (5 bytes)
+# follow from the stage's size, which the decoder knows, and the block's length, which a varint
+# tag gives (one or two bytes). When the block holds literals only (no sequences), the literals
+# section header and the empty sequences section (4-6 more bytes) follow from the literals'
+# length and kind, which the tag then gives instead. The decoder rebuilds the frame and zstd
+# decodes it: zstd still makes every bit. Tags: 0 raw codes; 4 a whole frame; 2 mod 4 a block
+# of (tag >> 2) bytes; odd, literals of (tag >> 3) bytes, bit 2 treeless, bit 1 four streams.
+_LIT_FORMATS = ((1, 3, 10), (4, 3, 10), (4, 4, 14), (4, 5, 18))  # (streams, header bytes, bits), RFC 8878 3.1.1.3.1.1
+_TAG_RAW, _TAG_FRAME = 0, 4
+
+
+def _block_frame(block: bytes, size: int) -> bytes | None:
+    """The zstd frame of one compressed block ``block`` that decodes to ``size`` bytes."""
+    window = max(size, len(block))
+    if window > _MAX_COMPACT:
+        return None
+    exponent = max(0, (window - 1).bit_length() - 10)  # Window_Descriptor: 2 ** (10 + exponent) bytes
+    return bytes([0, exponent << 3]) + (1 | 2 << 1 | len(block) << 3).to_bytes(3, "little") + block
+
+
+def _literals_block(content: bytes, size: int, treeless: bool, four: bool) -> bytes | None:
+    """A block of Huffman-coded literals only (``content``: 1 or 4 streams, with the tree or
+    ``treeless``) that decodes to ``size`` bytes; None if no literals header holds the sizes."""
+    for fmt, (streams, head, bits) in enumerate(_LIT_FORMATS):
+        if (streams == 4) == four and max(size, len(content)) < 1 << bits:
+            value = (3 if treeless else 2) | fmt << 2 | size << 4 | len(content) << (4 + bits)
+            return value.to_bytes(head, "little") + content + b"\x00"  # 0x00: no sequences
+    return None
+
+
+def _rebuilt(tag: int, body: bytes, size: int) -> bytes | None:
+    """The frame a method 6 tag (2 mod 4, or odd) and its bytes stand for."""
+    block = body if tag & 3 == 2 else _literals_block(body, size, bool(tag & 4), bool(tag & 2))
+    return None if block is None else _block_frame(block, size)
+
+
+def _compact_stage(frame: bytes, codes: bytes, dictionary: zstd.ZstdCompressionDict | None) -> bytes:
+    """A method 6 stage for ``codes``, which zstd packed as ``frame``: the smallest of the codes
+    themselves, the frame, and the tagged forms the decoder rebuilds the frame from (each
+    checked by decoding it, so a frame it cannot rebuild exactly is kept whole)."""
+    options = [_varint(_TAG_RAW) + codes, _varint(_TAG_FRAME) + frame]
+    size = len(codes)
+    if size > _MAX_COMPACT or len(frame) < 6 or frame[0] != 0:
+        return min(options, key=len)
+    head = int.from_bytes(frame[2:5], "little")
+    block = frame[5:]
+    if head & 7 != 5 or head >> 3 != len(block):  # not one last compressed block
+        return min(options, key=len)
+    tags = [(len(block) << 2 | 2, block)]
+    kind, fmt = block[0] & 3, block[0] >> 2 & 3
+    streams, hb, bits = _LIT_FORMATS[fmt]
+    value = int.from_bytes(block[:hb], "little")
+    regen, csize = value >> 4 & ((1 << bits) - 1), value >> (4 + bits)
+    if kind in (2, 3) and regen == size and block[hb + csize:] == b"\x00":
+        tags.append((csize << 3 | (kind == 3) << 2 | (streams == 4) << 1 | 1, block[hb:hb + csize]))
+    for tag, body in tags:
+        rebuilt = _rebuilt(tag, body, size)
+        try:
+            ok = rebuilt is not None and _Reader(rebuilt).frame(size, dictionary) == codes
+        except AecFormatError:
+            ok = False
+        if ok:
+            options.append(_varint(tag) + body)
+    return min(options, key=len)
 
 
 def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple[int, int, int]]:
@@ -654,10 +744,13 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
     return runs[::-1]
 
 
-def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, level: int) -> bytes:
-    """One method 5 section: zigzag values ``x`` whose classes in table set ``s`` are ``classes``."""
+def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, level: int,
+                 compact: bool = False) -> bytes:
+    """One method 5 (``compact``: 6) section: zigzag values ``x`` whose classes in table set
+    ``s`` are ``classes``."""
     n = len(tables.sets[s])
-    runs = _tabled_runs(classes, x, tables.sets[s])
+    runs = _tabled_runs(classes, x, tables.sets[s])  # the same runs as method 5: a price of 6-9
+    # bytes a stage for method 6 was no better overall on 8 faces and their 64x64 crops
     run_of = np.zeros(n, np.int64)
     for r, (lo, hi, _) in enumerate(runs):
         run_of[lo:hi] = r
@@ -671,14 +764,17 @@ def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, le
             continue
         stages, escapes = _ladder_stages(x_run, tables.sets[s][t].ladder)
         for stage, codes in enumerate(stages):
-            raw = len(codes) < _RAW_BELOW
-            out.append(codes if raw else _compressor(level, tables.compression_dict(s, t, stage, level))(codes))
+            if len(codes) < _RAW_BELOW:
+                out.append(codes)
+                continue
+            frame = _compressor(level, tables.compression_dict(s, t, stage, level))(codes)
+            out.append(_compact_stage(frame, codes, tables.decompression_dict(s, t, stage)) if compact else frame)
         out.append(escapes.astype("<u4").tobytes())
     return b"".join(out)
 
 
-def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int) -> np.ndarray:
-    """Zigzag values (int64, in the order of ``classes``) of one method 5 section."""
+def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int, compact: bool = False) -> np.ndarray:
+    """Zigzag values (int64, in the order of ``classes``) of one method 5 (6) section."""
     n = len(tables.sets[s])
     starts = int.from_bytes(r.take(_start_bytes(n), "run starts"), "little")
     if starts >> (n - 1):
@@ -698,7 +794,7 @@ def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int) -> 
             continue
         table = tables.sets[s][t]
         dicts = tuple(tables.decompression_dict(s, t, k) for k in range(len(table.ladder)))
-        x[sel] = _read_stages(r, int(sel.sum()), table.ladder, dicts, _RAW_BELOW)
+        x[sel] = _read_stages(r, int(sel.sum()), table.ladder, dicts, _RAW_BELOW, compact)
     return x
 
 
@@ -709,27 +805,29 @@ def _side_classes(tables: _Tables, shape: tuple[int, int, int]) -> np.ndarray:
     return np.repeat(cmap, shape[1] * shape[2])
 
 
-def _pack_hyper_tables(v: np.ndarray, shape: tuple[int, ...], routing: Routing, level: int) -> bytes:
+def _pack_hyper_tables(v: np.ndarray, shape: tuple[int, ...], routing: Routing, level: int,
+                       compact: bool = False) -> bytes:
     tables = routing.tables
     side = np.asarray(routing.side(v.reshape(shape)), np.int64)
-    zsec = _pack_tabled(_side_classes(tables, side.shape), _zigzag(side).ravel(), tables, 1, level)
+    zsec = _pack_tabled(_side_classes(tables, side.shape), _zigzag(side).ravel(), tables, 1, level, compact)
     classes = np.asarray(routing.route(side, shape), np.int64).ravel()
-    return b"".join([_varint(len(zsec)), zsec, _pack_tabled(classes, _zigzag(v).ravel(), tables, 0, level)])
+    return b"".join([_varint(len(zsec)), zsec, _pack_tabled(classes, _zigzag(v).ravel(), tables, 0, level, compact)])
 
 
-def _unpack_hyper_tables(r: _Reader, channels: int, n: int, shape: tuple[int, ...], routing: Routing) -> np.ndarray:
+def _unpack_hyper_tables(r: _Reader, channels: int, n: int, shape: tuple[int, ...], routing: Routing,
+                         compact: bool = False) -> np.ndarray:
     tables = routing.tables
     zshape = routing.side_shape(shape)
     zlen = _read_varint(r, len(r.data), "side length")
     zr = _Reader(r.take(zlen, "side symbols"))
-    side = _to_symbols(_unpack_tabled(zr, _side_classes(tables, zshape), tables, 1)[None])[0]
+    side = _to_symbols(_unpack_tabled(zr, _side_classes(tables, zshape), tables, 1, compact)[None])[0]
     if zr.pos != len(zr.data):
         raise AecFormatError(f"corrupt payload: {len(zr.data) - zr.pos} bytes too many in the side symbols")
     try:
         classes = np.asarray(routing.route(side.reshape(zshape), shape), np.int64).ravel()
     except ValueError as e:
         raise AecFormatError(f"corrupt payload: {e}") from None
-    return _to_symbols(_unpack_tabled(r, classes, tables, 0).reshape(channels, n))
+    return _to_symbols(_unpack_tabled(r, classes, tables, 0, compact).reshape(channels, n))
 
 
 _PACKERS = {PLANAR: _pack_planar, LADDER: _pack_ladder}
@@ -768,8 +866,8 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
         raise ValueError(f"unknown packing method {method}; choose one of {sorted(METHODS)}")
     if (method in MODELLED or routing is not None) and (routing is None or a.ndim != 3):
         raise ValueError("packing methods 4 and 5 need a model's routing and a (channels, height, width) grid")
-    if method == TABLED and getattr(routing, "tables", None) is None:
-        raise ValueError("packing method 5 needs a model with stream tables")
+    if method in TABLE_METHODS and getattr(routing, "tables", None) is None:
+        raise ValueError(f"packing method {method} needs a model with stream tables")
     if level is None:
         level = LARGE_LEVEL if a.size >= LARGE_FROM else SMALL_LEVEL
     if not 1 <= level <= zstd.MAX_COMPRESSION_LEVEL:
@@ -777,15 +875,16 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
     v = a.astype(np.int64).reshape(_geometry(a.shape))
     active = v.any(axis=1)
     plain = [m for m in METHODS if m < HYPER] if a.size <= TRY_ALL_MAX else [LADDER, CONTEXT]
-    modelled = [] if routing is None else [HYPER] + ([TABLED] if getattr(routing, "tables", None) else [])
+    # Method 6 stands in for 5: its stages are never more than a byte larger, mostly 8-10 smaller.
+    modelled = [] if routing is None else [HYPER] + ([COMPACT] if getattr(routing, "tables", None) else [])
     candidates = [method] if method else plain + modelled
     hw = _grid_hw(a.shape)
 
     def packed(m: int) -> tuple[int, int, bytes]:
         frames = _compressor(level)  # one per method: a compressor is not shared between threads
-        if m == TABLED:
+        if m in TABLE_METHODS:
             assert routing is not None
-            d = _pack_hyper_tables(v, a.shape, routing, level)
+            d = _pack_hyper_tables(v, a.shape, routing, level, compact=m == COMPACT)
         elif m == HYPER:
             assert routing is not None
             d = _pack_hyper(v, active, frames, a.shape, routing)
@@ -821,10 +920,10 @@ def unpack(data: bytes, shape: tuple[int, ...], method: int, routing: Routing | 
         if method in MODELLED:
             if routing is None or len(shape) != 3:
                 raise AecFormatError(f"packing method {method} needs a hyperprior model and a 3-D latent grid")
-            if method == TABLED:
+            if method in TABLE_METHODS:
                 if getattr(routing, "tables", None) is None:
-                    raise AecFormatError("packing method 5 needs a model with stream tables")
-                v = _unpack_hyper_tables(r, channels, n, shape, routing)
+                    raise AecFormatError(f"packing method {method} needs a model with stream tables")
+                v = _unpack_hyper_tables(r, channels, n, shape, routing, compact=method == COMPACT)
             else:
                 v = _unpack_hyper(r, channels, n, shape, routing)
         elif method == CONTEXT:

@@ -1,4 +1,5 @@
-"""Packing method 5: a hyperprior model's prebuilt stream tables (aecodec.packtables)."""
+"""Packing methods 5 and 6: a hyperprior model's prebuilt stream tables (aecodec.packtables);
+method 6 also stores each stage's zstd frame without the headers the decoder rebuilds."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from aecodec.errors import AecFormatError, AecModelError
 from aecodec.images import load_image
 from aecodec.models.hyper import HyperConfig, HyperConvAutoencoder, HyperPrior
 from aecodec.models.conv import ConvAutoencoder, ConvConfig
-from aecodec.pack import HYPER, TABLED, pack, unpack
+from aecodec import pack as packing
+from aecodec.pack import COMPACT, HYPER, TABLED, pack, unpack
 from aecodec.packtables import PackTables
 from aecodec.train.hyper import attach, side_sample, train_hyper
 from aecodec.train.tables import build_tables, with_tables
@@ -66,67 +68,72 @@ def test_damaged_tables_are_a_model_error(tabled: HyperConvAutoencoder, cut: int
         PackTables.from_bytes(blob + b"\0")
 
 
+@pytest.mark.parametrize("m", [TABLED, COMPACT])
 @pytest.mark.parametrize("quality", [1, 37.5, 100])
-def test_method_5_round_trips(tabled: HyperConvAutoencoder, quality: float) -> None:
+def test_methods_5_and_6_round_trips(m: int, tabled: HyperConvAutoencoder, quality: float) -> None:
     routing = tabled.routing(quality)
     for seed in range(4):
         grid = _grid(tabled, seed, 7 + seed, 9 + 3 * seed)
         grid[seed % 3] = 0
-        method, data = pack(grid, method=TABLED, routing=routing)
-        assert method == TABLED
-        assert np.array_equal(unpack(data, grid.shape, TABLED, routing), grid)
+        method, data = pack(grid, method=m, routing=routing)
+        assert method == m
+        assert np.array_equal(unpack(data, grid.shape, m, routing), grid)
         best, smallest = pack(grid, routing=routing)  # tried beside methods 1-4: the smallest wins
         assert len(smallest) <= len(data)
         assert np.array_equal(unpack(smallest, grid.shape, best, routing), grid)
 
 
-def test_method_5_codes_huge_values_and_zero_grids(tabled: HyperConvAutoencoder) -> None:
+@pytest.mark.parametrize("m", [TABLED, COMPACT])
+def test_methods_5_and_6_codes_huge_values_and_zero_grids(m: int, tabled: HyperConvAutoencoder) -> None:
     routing = tabled.routing(50)
     grid = _grid(tabled, 9)
     grid[4, 2, 3], grid[7, 0, 0], grid[0, 1, 1] = 2**31 - 1, -2**31, 300
-    _, data = pack(grid, method=TABLED, routing=routing)
-    assert np.array_equal(unpack(data, grid.shape, TABLED, routing), grid)
+    _, data = pack(grid, method=m, routing=routing)
+    assert np.array_equal(unpack(data, grid.shape, m, routing), grid)
     zero = np.zeros((12, 5, 6), np.int32)
-    _, data = pack(zero, method=TABLED, routing=routing)
-    assert np.array_equal(unpack(data, zero.shape, TABLED, routing), zero)
+    _, data = pack(zero, method=m, routing=routing)
+    assert np.array_equal(unpack(data, zero.shape, m, routing), zero)
     assert len(data) < 16  # all-zero runs store nothing but their flag
 
 
-def test_method_5_needs_the_tables(tabled: HyperConvAutoencoder) -> None:
+@pytest.mark.parametrize("m", [TABLED, COMPACT])
+def test_methods_5_and_6_needs_the_tables(m: int, tabled: HyperConvAutoencoder) -> None:
     grid = _grid(tabled, 0)
-    _, data = pack(grid, method=TABLED, routing=tabled.routing(50))
+    _, data = pack(grid, method=m, routing=tabled.routing(50))
     bare = dataclasses.replace(tabled.config, table_bytes=0)
     plain = HyperConvAutoencoder(bare)
     with pytest.raises(ValueError, match="stream tables"):
-        pack(grid, method=TABLED, routing=plain.routing(50))
+        pack(grid, method=m, routing=plain.routing(50))
     with pytest.raises(AecFormatError, match="stream tables"):
-        unpack(data, grid.shape, TABLED, plain.routing(50))
+        unpack(data, grid.shape, m, plain.routing(50))
     with pytest.raises(AecFormatError, match="hyperprior"):
-        unpack(data, grid.shape, TABLED)
-    assert pack(grid, routing=plain.routing(50))[0] != TABLED
+        unpack(data, grid.shape, m)
+    assert pack(grid, routing=plain.routing(50))[0] != m
 
 
-def test_corrupt_method_5_payloads_fail_cleanly(tabled: HyperConvAutoencoder) -> None:
+@pytest.mark.parametrize("m", [TABLED, COMPACT])
+def test_corrupt_methods_5_and_6_payloads_fail_cleanly(m: int, tabled: HyperConvAutoencoder) -> None:
     grid = _grid(tabled, 3, 12, 14)
     routing = tabled.routing(60)
-    _, data = pack(grid, method=TABLED, routing=routing)
+    _, data = pack(grid, method=m, routing=routing)
     for cut in range(len(data)):
         with pytest.raises(AecFormatError):
-            unpack(data[:cut], grid.shape, TABLED, routing)
+            unpack(data[:cut], grid.shape, m, routing)
     with pytest.raises(AecFormatError):
-        unpack(data + b"\0", grid.shape, TABLED, routing)
+        unpack(data + b"\0", grid.shape, m, routing)
     rng = np.random.default_rng(0)
     for _ in range(150):
         bad = bytearray(data)
         bad[int(rng.integers(len(bad)))] ^= 1 << int(rng.integers(8))
         try:
-            out = unpack(bytes(bad), grid.shape, TABLED, routing)
+            out = unpack(bytes(bad), grid.shape, m, routing)
         except AecFormatError:
             continue
         assert out.shape == grid.shape  # a flip zstd cannot see may decode to other symbols
 
 
-def test_the_saved_model_keeps_its_tables_and_files_decode_in_the_codec(tabled: HyperConvAutoencoder, tmp_path) -> None:
+@pytest.mark.parametrize("m", [TABLED, COMPACT])
+def test_the_saved_model_keeps_its_tables_and_files_decode_in_the_codec(m: int, tabled: HyperConvAutoencoder, tmp_path) -> None:
     path = tmp_path / "tabled.pt"
     save_model(tabled, path)
     lm = load_model_file(path)
@@ -134,8 +141,8 @@ def test_the_saved_model_keeps_its_tables_and_files_decode_in_the_codec(tabled: 
     rgb = (np.random.default_rng(5).random((40, 56, 3)) * 255).astype(np.uint8)
     enc = encode_prepared(lm, [load_image(rgb)], 55)[0]
     grid = read_symbols(read(enc.data), lm)
-    header = dataclasses.replace(enc.header, packing=TABLED)
-    payload = pack(grid, method=TABLED, routing=lm.model.routing(header.quality))[1]
+    header = dataclasses.replace(enc.header, packing=m)
+    payload = pack(grid, method=m, routing=lm.model.routing(header.quality))[1]
     f = read(write(AecFile(header=header, payload=payload, alpha=None)))
     assert np.array_equal(read_symbols(f, lm), grid)
     assert decode_with(f, lm).size == (56, 40)
@@ -154,15 +161,65 @@ def test_the_symbol_density_sums_to_one_at_any_scale(scale: float, shift: float)
     assert torch.equal(p[:20000].flip(0), p[20001:])  # symmetric
 
 
-def test_method_5_is_tried_only_with_tables(tabled: HyperConvAutoencoder) -> None:
+def test_method_6_is_tried_in_place_of_5_only_with_tables(tabled: HyperConvAutoencoder) -> None:
     grid = _grid(tabled, 2, 20, 24)
     routing = tabled.routing(70)
-    sizes = {m: len(pack(grid, method=m, routing=routing)[1]) for m in (HYPER, TABLED)}
+    sizes = {m: len(pack(grid, method=m, routing=routing)[1]) for m in (HYPER, TABLED, COMPACT)}
     best, data = pack(grid, routing=routing)
-    assert len(data) <= min(sizes.values())
+    assert best != TABLED and len(data) <= min(sizes[HYPER], sizes[COMPACT])
 
 
-def test_a_transplanted_hyperprior_codes_new_transforms(tabled: HyperConvAutoencoder) -> None:
+def test_method_6_is_smaller_than_method_5(tabled: HyperConvAutoencoder) -> None:
+    n5 = n6 = 0
+    for seed, q in enumerate([5, 30, 60, 90]):
+        grid = _grid(tabled, seed, 10, 12)
+        routing = tabled.routing(q)
+        n5 += len(pack(grid, method=TABLED, routing=routing)[1])
+        n6 += len(pack(grid, method=COMPACT, routing=routing)[1])
+    assert n6 < n5
+
+
+def _skewed(n: int, seed: int, repeats: bool) -> bytes:
+    rng = np.random.default_rng(seed)
+    x = np.minimum(rng.geometric(0.4, n) - 1, 255).astype(np.uint8)
+    if repeats:
+        x[n // 3:2 * n // 3] = 0  # a long run: zstd codes it as a match, so the block has sequences
+    return x.tobytes()
+
+
+@pytest.mark.parametrize(("n", "repeats", "form"), [(40, False, 1), (3000, True, 2), (200, True, 2),
+                                                    (300, False, None), (5000, False, None)])
+def test_a_compact_stage_rebuilds_zstd_s_frame(n: int, repeats: bool, form: int | None) -> None:
+    codes = _skewed(n, n, repeats)
+    frame = packing._compressor(19)(codes)
+    stage = packing._compact_stage(frame, codes, None)
+    assert len(stage) <= len(frame) - 3
+    tag = packing._read_varint(packing._Reader(stage), 1 << 30)
+    # literals only (odd tags) or a whole block (2 mod 4)
+    assert (tag & 1 if form == 1 else tag & 3 == 2) if form else tag & 1 or tag & 3 == 2
+    r = packing._Reader(stage)
+    assert r.compact(len(codes), None) == codes and r.pos == len(stage)
+
+
+def test_incompressible_and_unrebuildable_stages_are_kept_whole() -> None:
+    noise = np.random.default_rng(0).integers(0, 256, 64, dtype=np.uint8).tobytes()
+    frame = packing._compressor(19)(noise)
+    stage = packing._compact_stage(frame, noise, None)
+    assert stage == b"\x00" + noise  # raw: smaller than any frame of it
+    big = _skewed(200_000, 1, True)  # over one block: only the whole frame will do
+    frame = packing._compressor(19)(big)
+    assert packing._compact_stage(frame, big, None) == b"\x04" + frame
+    assert packing._Reader(b"\x04" + frame).compact(len(big), None) == big
+
+
+@pytest.mark.parametrize("stage", [b"\x08", b"\x0c\x00", b"\x06\x01", b"\x0b\x01\x02", b"\x80"])
+def test_bad_compact_stages_are_format_errors(stage: bytes) -> None:
+    with pytest.raises(AecFormatError):
+        packing._Reader(stage).compact(40, None)
+
+
+@pytest.mark.parametrize("m", [TABLED, COMPACT])
+def test_a_transplanted_hyperprior_codes_new_transforms(m: int, tabled: HyperConvAutoencoder) -> None:
     from aecodec.train.hyper import transplant
 
     cfg = ConvConfig(channels=8, latent_channels=12, levels=3, lambdas=[0.01, 0.03, 0.1])
@@ -179,5 +236,5 @@ def test_a_transplanted_hyperprior_codes_new_transforms(tabled: HyperConvAutoenc
     assert torch.equal(other.log_gain_int, tabled.log_gain_int + 8)  # its own gains
     grid = _grid(other, 4)
     routing = other.routing(45)
-    _, data = pack(grid, method=TABLED, routing=routing)
-    assert np.array_equal(unpack(data, grid.shape, TABLED, routing), grid)
+    _, data = pack(grid, method=m, routing=routing)
+    assert np.array_equal(unpack(data, grid.shape, m, routing), grid)

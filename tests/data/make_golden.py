@@ -32,10 +32,12 @@ CASES = {
     "dense-faces_q50_rgb": ("dense-faces.v1", 50, lambda: data.astronaut()[20:148, 160:288][::2, ::2]),
     # packing method 3 (context-ladder), which pack() picks for this crop
     "conv-photos.v2_q50_context_rgb": ("conv-photos.v2", 50, lambda: data.coffee()[0:128, 0:128]),
-    # packing method 5 (hyper-tables), which pack() picks for this crop, and method 4 (hyper-ladder)
+    # packing method 5 (hyper-tables), which pack() picked for this crop before method 6, and method 4 (hyper-ladder)
     # forced on it (pack() picks 4 only on some larger images)
     "conv-photos.v7_q60_tables_rgb": ("conv-photos.v7", 60, lambda: data.chelsea()[50:146, 150:246]),
     "conv-photos.v7_q80_hyper_rgb": ("conv-photos.v7", 80, lambda: data.chelsea()[50:146, 150:246], 4),
+    # packing method 6 (hyper-tables-compact), which pack() picks for this crop
+    "conv-photos.v7_q70_compact_rgb": ("conv-photos.v7", 70, lambda: data.chelsea()[60:140, 120:232]),
     # container version 2 (the default from 2026-12-03): a 64x64 thumbnail; and an LA image with
     # a fractional quality (the float32 form) and an alpha chunk
     "conv-photos.v7_q50_fmt2_rgb": ("conv-photos.v7", 50, lambda: data.astronaut()[0:256:4, 128:384:4]),
