@@ -722,20 +722,20 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
         for w in table.ladder:
             reach[t, min(off, 256)] += 1
             off += (1 << w) - 1
-    best, back = [0.0] + [np.inf] * n, [(0, 0)] * (n + 1)
-    for j in range(1, n + 1):
-        for i in range(j):
-            h = cum[j] - cum[i]
-            total = h.sum()
-            if not total:
-                c, t = 1.0, i
-            else:
-                hit = np.cumsum(h[::-1])[::-1] > 0  # bins at or above which something lies
-                est = cost[i:j] @ h + _FRAME_BYTES * (reach[i:j] @ hit) + 1
-                t = i + int(np.argmin(est))
-                c = float(est[t - i])
-            if best[i] + c < best[j]:
-                best[j], back[j] = best[i] + c, (i, t)
+    best, back = np.full(n + 1, np.inf), [(0, 0)] * (n + 1)
+    best[0] = 0.0
+    cls = np.arange(n)
+    for j in range(1, n + 1):  # every start i < j at once, every table t of the run i..j-1 at once
+        h = cum[j] - cum[:j]  # (j, 257): the histogram of the symbols of classes i..j-1
+        hit = np.cumsum(h[:, ::-1], axis=1)[:, ::-1] > 0  # bins at or above which something lies
+        est = h @ cost.T + _FRAME_BYTES * (hit.astype(np.float64) @ reach.T) + 1  # (j, n): start i, table t
+        est[(cls[None, :] < cls[:j, None]) | (cls[None, :] >= j)] = np.inf  # a run's table is one of its own
+        t = np.argmin(est, axis=1)
+        c = est[np.arange(j), t]
+        empty = h.sum(axis=1) == 0
+        c[empty], t[empty] = 1.0, cls[:j][empty]
+        i = int(np.argmin(best[:j] + c))
+        best[j], back[j] = best[i] + c[i], (i, int(t[i]))
     runs, j = [], n
     while j:
         i, t = back[j]
