@@ -13,7 +13,7 @@ from aecodec import contexts as ctx
 from aecodec.errors import AecFormatError, AecInputError
 
 __all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TABLED", "COMPACT", "MODELLED", "TABLE_METHODS", "TRY_ALL_MAX",
-           "Routing", "pack", "unpack", "entropy_bits"]
+           "Routing", "candidates_for", "pack", "unpack", "entropy_bits"]
 
 PLANAR, LADDER, CONTEXT, HYPER, TABLED, COMPACT = 1, 2, 3, 4, 5, 6
 MODELLED = (HYPER, TABLED, COMPACT)  # methods whose files need the model's routing to unpack
@@ -844,16 +844,39 @@ SMALL_LEVEL, LARGE_LEVEL, LARGE_FROM = 19, 15, 1 << 17
 PARALLEL_MAX = 1 << 22
 
 
+# With a model's stream tables, the methods worth trying depend on the grid (latent positions,
+# H * W; benchmarks/pack_choice.md, 344 files of the default model): below 64 positions (128 px)
+# method 2 wins a few files; from there only method 6 did (one tie), except on whole photos
+# (651 positions), where method 4 won 3 of 32. Trying no more than that saves most of the
+# packing time of a 250x250 face and cost no byte on those 344 files.
+TABLES_PLAIN_BELOW, TABLES_HYPER_FROM = 64, 512
+
+
+def candidates_for(shape: tuple[int, ...], routing: Routing | None) -> list[int]:
+    """The methods ``pack(method=None)`` tries for a grid of ``shape`` (and the model's routing)."""
+    size = int(np.prod(shape))
+    plain = [m for m in METHODS if m < HYPER] if size <= TRY_ALL_MAX else [LADDER, CONTEXT]
+    if routing is None:
+        return plain
+    if getattr(routing, "tables", None) is None:
+        return plain + [HYPER]
+    positions = int(np.prod(shape[1:]))
+    # Method 6 stands in for 5: its stages are never more than a byte larger, mostly 8-10 smaller.
+    return ((plain if positions < TABLES_PLAIN_BELOW else []) + ([HYPER] if positions >= TABLES_HYPER_FROM else [])
+            + [COMPACT])
+
+
 def pack(symbols: np.ndarray, method: int | None = None, level: int | None = None,
          routing: Routing | None = None) -> tuple[int, bytes]:
     """Pack integer symbols (any shape; axis 0 = channels) losslessly; returns (method, data).
 
-    ``method=None`` tries every method in ``METHODS`` and keeps the smallest result (the
+    ``method=None`` tries the methods ``candidates_for`` gives and keeps the smallest result (the
     lowest id on ties); above ``TRY_ALL_MAX`` symbols it skips the planar baseline, which
-    loses on every grid of that size measured (benchmarks/packing_synthetic.md). Method 4 needs
-    a model's ``routing`` (a hyperprior at the file's quality) and a 3-D grid; given one, it is
-    tried beside the others (its side symbols cost more than they save on some small grids;
-    benchmarks/hyperprior.md counts the files each wins). ``level`` is
+    loses on every grid of that size measured (benchmarks/packing_synthetic.md). Methods 4-6 need
+    a model's ``routing`` (a hyperprior at the file's quality) and a 3-D grid; given one, they are
+    tried beside the others (the side symbols cost more than they save on some small grids;
+    benchmarks/hyperprior.md counts the files each wins), and with stream tables only where
+    they have won (benchmarks/pack_choice.md). ``level`` is
     the zstd level (1..22; None: 19, or 15 from ``LARGE_FROM`` symbols). The shape is not stored: the container keeps it and hands it back
     to ``unpack``; method 3 routes a grid by it (``_grid_hw``).
     """
@@ -874,10 +897,7 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
         raise ValueError(f"zstd level must be 1..{zstd.MAX_COMPRESSION_LEVEL}, got {level}")
     v = a.astype(np.int64).reshape(_geometry(a.shape))
     active = v.any(axis=1)
-    plain = [m for m in METHODS if m < HYPER] if a.size <= TRY_ALL_MAX else [LADDER, CONTEXT]
-    # Method 6 stands in for 5: its stages are never more than a byte larger, mostly 8-10 smaller.
-    modelled = [] if routing is None else [HYPER] + ([COMPACT] if getattr(routing, "tables", None) else [])
-    candidates = [method] if method else plain + modelled
+    candidates = [method] if method else candidates_for(a.shape, routing)
     hw = _grid_hw(a.shape)
 
     def packed(m: int) -> tuple[int, int, bytes]:

@@ -238,3 +238,17 @@ def test_a_transplanted_hyperprior_codes_new_transforms(m: int, tabled: HyperCon
     routing = other.routing(45)
     _, data = pack(grid, method=m, routing=routing)
     assert np.array_equal(unpack(data, grid.shape, m, routing), grid)
+
+
+def test_pack_tries_the_methods_that_win_at_each_grid_size(tabled: HyperConvAutoencoder) -> None:
+    from aecodec.pack import CONTEXT, LADDER, PLANAR, candidates_for
+
+    routing = tabled.routing(50)
+    assert candidates_for((12, 4, 4), routing) == [PLANAR, LADDER, CONTEXT, COMPACT]  # tiny: 1-3 win some
+    assert candidates_for((12, 10, 10), routing) == [COMPACT]
+    assert candidates_for((12, 32, 32), routing) == [HYPER, COMPACT]  # photo-sized: 4 wins some
+    assert candidates_for((12, 32, 32), None) == [LADDER, CONTEXT]
+    plain = HyperConvAutoencoder(dataclasses.replace(tabled.config, table_bytes=0))
+    assert candidates_for((12, 10, 10), plain.routing(50)) == [PLANAR, LADDER, CONTEXT, HYPER]
+    grid = _grid(tabled, 1, 10, 10)
+    assert pack(grid, routing=routing)[0] == COMPACT
