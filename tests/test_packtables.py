@@ -247,7 +247,8 @@ def test_pack_tries_the_methods_that_win_at_each_grid_size(tabled: HyperConvAuto
     assert candidates_for((12, 4, 4), routing) == [PLANAR, LADDER, CONTEXT, COMPACT]  # tiny: 1-3 win some
     assert candidates_for((12, 10, 10), routing) == [COMPACT]
     assert candidates_for((12, 32, 32), routing) == [HYPER, COMPACT]  # photo-sized: 4 wins some
-    assert candidates_for((12, 32, 32), None) == [LADDER, CONTEXT]
+    assert candidates_for((12, 32, 32), None) == [PLANAR, LADDER, CONTEXT]
+    assert candidates_for((160, 32, 32), None) == [LADDER, CONTEXT]  # over TRY_ALL_MAX: no planar
     plain = HyperConvAutoencoder(dataclasses.replace(tabled.config, table_bytes=0))
     assert candidates_for((12, 10, 10), plain.routing(50)) == [PLANAR, LADDER, CONTEXT, HYPER]
     grid = _grid(tabled, 1, 10, 10)
