@@ -49,7 +49,8 @@ def main() -> None:
     print("# Recheck of the recorded report points\n")
     print("Command: `python benchmarks/recheck_reports.py > benchmarks/recheck.md`\n")
     print(recheck("lfw250", {"aec:conv-faces", "aec:conv-photos", "aec:pca-block"}, 6, by_stem.__getitem__))
-    print(recheck("thumbs64", {"aec:eigenfaces", "aec:linear-faces", "aec:dense-faces", "aec:conv-faces"}, 6,
+    print(recheck("thumbs64", {"aec:eigenfaces", "aec:linear-faces", "aec:dense-faces", "aec:conv-faces",
+                               "aec:conv-photos"}, 6,
                   lambda stem: face_crop(by_stem[stem], 64)))
     print(recheck("bsds", {"aec:conv-photos"}, 2,
                   lambda stem: np.asarray(Image.open(bsds / f"{stem}.jpg").convert("RGB"))))
