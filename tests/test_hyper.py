@@ -267,3 +267,15 @@ def test_the_synthesis_in_small_pieces_is_the_same(tiny: HyperConvAutoencoder) -
     pieces = IntSynthesis(tiny.synthesis().layers)
     pieces.ROWS = 7  # fewer positions than a row: one row at a time
     assert np.array_equal(pieces(z, (19, 15)), whole)
+
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+@pytest.mark.parametrize("chw", [(1, 1, 1), (6, 3, 5), (9, 8, 2)])
+def test_the_phased_transposed_convolution_is_the_zero_upsampled_one_exactly(k: int, chw: tuple[int, int, int]) -> None:
+    from aecodec.models.hyper import _conv_rows, _conv_up_rows, _upsample2
+
+    rng = np.random.default_rng(k * 100 + chw[1])
+    x = rng.integers(-4000, 4000, chw).astype(np.float64)
+    weight = rng.integers(-2**12, 2**12, (7, chw[0] * k * k)).astype(np.float64)
+    for rows in (1, 5, 4096):  # any product size
+        assert np.array_equal(_conv_up_rows(x, weight, k, rows), _conv_rows(_upsample2(x), weight, k, 4096))

@@ -135,6 +135,33 @@ def _conv_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int) -> np.ndarr
     return out
 
 
+def _conv_up_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int) -> np.ndarray:
+    """``_conv_rows(_upsample2(x), weight, k, rows)``, the same sums, without multiplying the
+    zeros: each of the four output phases (row and column parity) is a stride-1 convolution of
+    ``x`` itself by the taps that land on samples (a 3x3 kernel for k = 5). The products are
+    those of the zero-upsampled form minus the zero ones, and float64 sums of integers below
+    2**53 are exact in any order, so the result is identical."""
+    c, h, w = x.shape
+    o = len(weight)
+    full = weight.reshape(o, c, k, k)
+    half = k // 2
+    r = (half + 1) // 2  # a phase's taps reach input offsets -r..r
+    out = np.empty((2 * h, 2 * w, o), np.float64)
+    for py in range(2):
+        for px in range(2):
+            sub = np.zeros((o, c, 2 * r + 1, 2 * r + 1), np.float64)
+            for ky in range(k):
+                if (py + ky - half) % 2:
+                    continue
+                for kx in range(k):
+                    if (px + kx - half) % 2:
+                        continue
+                    sub[:, :, (py + ky - half) // 2 + r, (px + kx - half) // 2 + r] = full[:, :, ky, kx]
+            phase = _conv_rows(x, sub.reshape(o, -1), 2 * r + 1, rows)
+            out[py::2, px::2] = phase.reshape(h, w, o)
+    return out.reshape(4 * h * w, o)
+
+
 def _upsample2(x: np.ndarray) -> np.ndarray:
     """Zeros between samples: what a stride-2 transposed convolution convolves."""
     c, h, w = x.shape
@@ -171,10 +198,13 @@ class IntSynthesis:
             if layer.up:
                 # A transposed convolution (k = 5, stride 2, padding 2, output padding 1) is a
                 # stride-1 convolution, with the flipped kernel, of the input with zeros between
-                # and after its samples, padded by 2 on each side.
-                x = _upsample2(x)
-            c, h, w = x.shape
-            out = _conv_rows(x, layer.weight, layer.k, self.ROWS)
+                # and after its samples, padded by 2 on each side (_upsample2), computed one
+                # output phase at a time without the zeros (_conv_up_rows).
+                c, h, w = x.shape[0], 2 * x.shape[1], 2 * x.shape[2]
+                out = _conv_up_rows(x, layer.weight, layer.k, self.ROWS)
+            else:
+                c, h, w = x.shape
+                out = _conv_rows(x, layer.weight, layer.k, self.ROWS)
             out += layer.bias
             out = np.floor(out * 2.0 ** -layer.shift)
             if layer.relu:
