@@ -140,6 +140,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--weights", help="gate this weight file (e.g. tools/train_hyper.py --model-out) "
                     "instead of the run's resume point")
+    ap.add_argument("--save-candidate", metavar="PATH",
+                    help="only save the resume point's plain candidate (as it would ship) to PATH, e.g. for "
+                         "tools/train_hyper.py, and stop")
     ap.add_argument("--min-gain", type=float, default=1.0,
                     help="BD-rate percent the candidate must save on every gate set (a version costs 3.7 MB)")
     args = ap.parse_args()
@@ -154,6 +157,16 @@ def main() -> None:
     cfg = RunConfig.from_file(args.config)
     if not cfg.family:
         sys.exit(f"{args.config} names no model family to promote into")
+    if args.save_candidate:
+        import shutil
+        with tempfile.TemporaryDirectory() as tmp:
+            cand, ck = candidate(cfg, Path(tmp))
+            Path(args.save_candidate).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(tmp) / "candidate.pt", args.save_candidate)
+            shutil.copyfile(Path(tmp) / "candidate.json", Path(args.save_candidate).with_suffix(".json"))
+        print(f"saved {args.save_candidate}: run {cfg.name} at step {int(ck['step'])} "
+              f"({float(ck['cpu_s']) / 3600:.2f} CPU-hours)")
+        return
     t0 = time.time()
     sets = test_sets(args.faces, args.photos)
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aecodec.models.hyper import HyperConfig, HyperPrior  # noqa: E402
 from aecodec.train.hyper import cache_latents, side_sample, train_hyper  # noqa: E402
 from aecodec.train.longrun import RunConfig, load_stacks  # noqa: E402
-from aecodec.weights import load_shipped  # noqa: E402
+from aecodec.weights import load_model_file, load_shipped  # noqa: E402
 
 
 def pad256(stack: torch.Tensor) -> torch.Tensor:
@@ -32,7 +32,7 @@ def pad256(stack: torch.Tensor) -> torch.Tensor:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("model")
+    ap.add_argument("model", help="a shipped model's name, or a weight file")
     ap.add_argument("--config", default="configs/run-general.json")
     ap.add_argument("--faces", type=int, default=2500)
     ap.add_argument("--photos", type=int, default=2500)
@@ -47,7 +47,8 @@ def main() -> None:
                     "for tools/promote.py --weights")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    lm = load_shipped(a.model)
+    # a shipped model's name, or a weight file (tools/promote.py --save-candidate)
+    lm = load_model_file(a.model) if Path(a.model).is_file() else load_shipped(a.model)
     cache = Path(f"checkpoints/hyper/cache-{lm.name}-{a.faces}-{a.photos}.pt")
     if cache.exists():
         latents = torch.load(cache)
@@ -83,7 +84,7 @@ def save_candidate(lm, hyper: HyperPrior, z_sample: torch.Tensor, steps: int, cp
     from aecodec.weights import save_model
 
     model = attach(lm.model, hyper, z_sample)
-    model.config.description = (f"{lm.model.config.description}; with a scale hyperprior (packing method 4) "
+    model.config.description = (f"{lm.model.config.description}; with a scale hyperprior (packing methods 4-6) "
                                 f"on {lm.name}'s transforms")
     card = {**{k: v for k, v in lm.card.items() if k not in ("results", "curves")},
             "name": lm.name.split(".")[0], "transforms_from": lm.name,
