@@ -244,6 +244,16 @@ def _ship(cand, ck, cfg, target: str, curves, bd) -> None:
         if start.get("train_config"):
             card["train_config"] = {**start["train_config"], "name": cfg.family}
     save_model(cand.model.float(), path, card=card)
+    from aecodec import container
+    from aecodec.weights import load_model_file
+    shipped = load_model_file(path)
+    if (target, shipped.weights_hash) not in container._ID_OF:
+        # Golden files must be written with the id: a version-2 file may not name a registered model.
+        print(f"shipped {path} ({path.stat().st_size / 1e6:.2f} MB) and its .json card. Next: give it the id "
+              f"{max(container.MODEL_IDS) + 1} in aecodec.container.MODEL_IDS: (\"{target}\", "
+              f"\"{shipped.weights_hash.hex()}\"), and the table in docs/format.md; then run "
+              f"`python tests/data/make_golden.py`; commit all of it")
+        return
     import subprocess
     subprocess.run([sys.executable, str(ROOT / "tests" / "data" / "make_golden.py")], check=True, cwd=ROOT)
     print(f"shipped {path} ({path.stat().st_size / 1e6:.2f} MB); its .json card and golden files made; commit all three")
