@@ -20,7 +20,7 @@ from aecodec.errors import AecFormatError, AecHeaderLimitError, AecVersionError
 __all__ = [
     "MAGIC", "FORMAT_VERSION", "MAX_SIDE", "MAX_PIXELS", "MAX_SYMBOLS", "MAX_CHUNK", "MODES",
     "FLAG_ALPHA", "PREFIX", "HEADER_FIELDS", "DIM", "CHUNK_LEN", "CRC",
-    "READ_VERSIONS", "MODEL_IDS", "FLAG_INT_QUALITY", "FLAG_NAMED",
+    "READ_VERSIONS", "MODEL_IDS", "FLAG_INT_QUALITY", "FLAG_NAMED", "model_id", "uvarint",
     "Header", "AecFile", "write", "read", "read_header", "info", "looks_like_aec",
 ]
 
@@ -49,6 +49,11 @@ MODEL_IDS: dict[int, tuple[str, bytes]] = {i: (name, bytes.fromhex(h)) for i, (n
     ("conv-photos.v8", "d6ec5e204cbe6095"),
 ], start=1)}
 _ID_OF = {model: i for i, model in MODEL_IDS.items()}
+
+
+def model_id(name: str, weights_hash: bytes) -> int | None:
+    """The version-2 id of a released model (these weights under this name), or None."""
+    return _ID_OF.get((name, weights_hash))
 
 PREFIX = struct.Struct("<4sBBH")  # magic, version, flags, header_len
 HEADER_FIELDS = struct.Struct("<8sIIBfBB")  # after the name: weights_hash .. ndim
@@ -159,7 +164,7 @@ class AecFile:
             raise AecFormatError(f"version must be one of {READ_VERSIONS}, got {self.version!r}")
 
 
-def _uvarint(n: int) -> bytes:
+def uvarint(n: int) -> bytes:
     """LEB128: 7 bits a byte, least significant first, the high bit set on all but the last."""
     out = bytearray()
     while True:
@@ -169,7 +174,7 @@ def _uvarint(n: int) -> bytes:
             return bytes(out)
 
 
-def _read_uvarint(data: bytes, pos: int, limit: int, what: str) -> tuple[int, int]:
+def _readuvarint(data: bytes, pos: int, limit: int, what: str) -> tuple[int, int]:
     """(value, position after it) of the minimal LEB128 varint at ``pos``, 0..``limit``."""
     value = shift = 0
     for i in range(pos, min(len(data), pos + 5)):  # 5 bytes hold 35 bits, more than any limit
@@ -199,22 +204,22 @@ def _header_v1(h: Header) -> bytes:
 def _header_v2(h: Header, alpha: bytes | None, payload: bytes) -> tuple[int, bytes]:
     """(flags, the bytes from the model field to the payload) of a version-2 file."""
     flags = FLAG_ALPHA if alpha is not None else 0
-    model_id = _ID_OF.get((h.model, h.weights_hash))
-    if model_id is None:
+    mid = model_id(h.model, h.weights_hash)
+    if mid is None:
         flags |= FLAG_NAMED
         name = h.model.encode("ascii")
         model = bytes([len(name)]) + name + h.weights_hash
     else:
-        model = bytes([model_id])
+        model = bytes([mid])
     if h.quality == int(h.quality):
         flags |= FLAG_INT_QUALITY
         quality = bytes([int(h.quality)])
     else:
         quality = struct.pack("<f", h.quality)
-    var = (model + bytes([MODES[h.mode], h.packing]) + quality + _uvarint(h.width)
-           + _uvarint(h.height) + bytes([len(h.latent_shape)])
-           + b"".join(_uvarint(d) for d in h.latent_shape)
-           + (_uvarint(len(payload)) if alpha is not None else b""))
+    var = (model + bytes([MODES[h.mode], h.packing]) + quality + uvarint(h.width)
+           + uvarint(h.height) + bytes([len(h.latent_shape)])
+           + b"".join(uvarint(d) for d in h.latent_shape)
+           + (uvarint(len(payload)) if alpha is not None else b""))
     return flags, var
 
 
@@ -327,21 +332,21 @@ def _parse_v2(data: bytes, flags: int) -> tuple[Header, int, int | None]:
         quality = struct.unpack_from("<f", data, pos - 4)[0]
         if math.isfinite(quality) and quality == int(quality):
             raise AecFormatError("corrupt .aec file: an integer quality must be stored in one byte")
-    width, pos = _read_uvarint(data, pos, MAX_SIDE, "width")
-    height, pos = _read_uvarint(data, pos, MAX_SIDE, "height")
+    width, pos = _readuvarint(data, pos, MAX_SIDE, "width")
+    height, pos = _readuvarint(data, pos, MAX_SIDE, "height")
     pos = _take(data, pos, 1, "header")
     ndim = data[pos - 1]
     if not 1 <= ndim <= _MAX_NDIM:
         raise AecFormatError(f"corrupt .aec file: {ndim} latent dims (must be 1..{_MAX_NDIM})")
     shape = []
     for _ in range(ndim):
-        d, pos = _read_uvarint(data, pos, _MAX_DIM, "latent dim")
+        d, pos = _readuvarint(data, pos, _MAX_DIM, "latent dim")
         shape.append(d)
     header = _make_header((model, weights_hash, width, height, _MODE_NAMES[mode], quality,
                            tuple(shape), packing), flags)
     size = None
     if flags & FLAG_ALPHA:
-        size, pos = _read_uvarint(data, pos, MAX_CHUNK, "payload length")
+        size, pos = _readuvarint(data, pos, MAX_CHUNK, "payload length")
     return header, pos, size
 
 

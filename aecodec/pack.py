@@ -10,6 +10,7 @@ import numpy as np
 import zstandard as zstd
 
 from aecodec import contexts as ctx
+from aecodec.container import uvarint as _varint
 from aecodec.errors import AecFormatError, AecInputError
 
 __all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TABLED", "COMPACT", "MODELLED", "TABLE_METHODS", "TRY_ALL_MAX",
@@ -96,8 +97,9 @@ def _compressor(level: int, dictionary: zstd.ZstdCompressionDict | None = None) 
 class _Reader:
     """Walks a payload; every read is checked against the bytes present and its known size."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, compact: bool = False) -> None:
         self.data, self.pos = data, 0
+        self.compact = compact  # method 6: stages of 16 bytes or more are tagged (``stage``)
         self._dctx = zstd.ZstdDecompressor(format=zstd.FORMAT_ZSTD1_MAGICLESS)
         self._dict_dctx: dict[int, zstd.ZstdDecompressor] = {}
 
@@ -124,6 +126,10 @@ class _Reader:
             if kind == 3:
                 raise AecFormatError("corrupt payload: reserved zstd block type")
             self.take(1 if kind == 1 else block, "zstd block")
+        return self.decompress(self.data[start:self.pos], size, dictionary)
+
+    def decompress(self, frame: bytes, size: int, dictionary: zstd.ZstdCompressionDict | None = None) -> bytes:
+        """``frame`` (one whole magicless frame), which must decompress to exactly ``size`` bytes."""
         dctx = self._dctx
         if dictionary is not None:
             if id(dictionary) not in self._dict_dctx:
@@ -131,14 +137,14 @@ class _Reader:
                     dict_data=dictionary, format=zstd.FORMAT_ZSTD1_MAGICLESS)
             dctx = self._dict_dctx[id(dictionary)]
         try:
-            out = dctx.decompress(self.data[start:self.pos], max_output_size=size, allow_extra_data=False)
+            out = dctx.decompress(frame, max_output_size=size, allow_extra_data=False)
         except zstd.ZstdError as e:
             raise AecFormatError(f"corrupt payload: zstd says {e}") from None
         if len(out) != size:
             raise AecFormatError(f"corrupt payload: a stream holds {len(out)} bytes, not {size}")
         return out
 
-    def compact(self, size: int, dictionary: zstd.ZstdCompressionDict | None) -> bytes:
+    def stage(self, size: int, dictionary: zstd.ZstdCompressionDict | None) -> bytes:
         """One method 6 stage of ``size`` bytes: a LEB128 tag, then the bytes themselves (tag
         0), a frame (tag 4), or what the frame is rebuilt from (``_rebuilt``)."""
         tag = _read_varint(self, _MAX_COMPACT << 3 | 7, "stage tag")
@@ -151,20 +157,16 @@ class _Reader:
         frame = _rebuilt(tag, self.take(tag >> (2 if tag & 3 == 2 else 3), "stage block"), size)
         if frame is None:
             raise AecFormatError("corrupt payload: a stage's block of impossible sizes")
-        return _Reader(frame)._with_dctx(self).frame(size, dictionary)
-
-    def _with_dctx(self, other: _Reader) -> _Reader:
-        self._dctx, self._dict_dctx = other._dctx, other._dict_dctx
-        return self
+        return self.decompress(frame, size, dictionary)
 
     def codes(self, n: int, w: int, dictionary: zstd.ZstdCompressionDict | None = None,
-              raw_below: int = 0, compact: bool = False) -> np.ndarray:
+              raw_below: int = 0) -> np.ndarray:
         """``n`` codes of ``w`` bits: a frame, or (methods 5 and 6) the bytes themselves if
-        fewer than ``raw_below``; with ``compact`` (method 6) a tagged stage."""
+        fewer than ``raw_below``; in a method 6 reader a tagged stage."""
         size = -(-n * w // 8)
         if size < raw_below:
             return _unpack_codes(self.take(size, "raw codes"), n, w)
-        return _unpack_codes(self.compact(size, dictionary) if compact else self.frame(size, dictionary), n, w)
+        return _unpack_codes(self.stage(size, dictionary) if self.compact else self.frame(size, dictionary), n, w)
 
     def u32(self, count: int) -> np.ndarray:
         """``count`` escaped values, little-endian u32."""
@@ -349,17 +351,17 @@ def _pack_ladder(v: np.ndarray, active: np.ndarray, frames: _Compress) -> bytes:
 
 
 def _read_stages(r: _Reader, count: int, ladder: tuple[int, ...], dicts: tuple = (),
-                 raw_below: int = 0, compact: bool = False) -> np.ndarray:
+                 raw_below: int = 0) -> np.ndarray:
     """``count`` values coded through ``ladder``; what the last stage escapes follows as u32.
     ``dicts``: each stage's zstd dictionary, and stages of fewer than ``raw_below`` bytes
-    stored raw (method 5); ``compact``: stages tagged as method 6 stores them."""
+    stored raw (methods 5 and 6)."""
     if not count or not ladder:
         return r.u32(count)
-    x = r.codes(count, ladder[0], dicts[0] if dicts else None, raw_below, compact)
+    x = r.codes(count, ladder[0], dicts[0] if dicts else None, raw_below)
     up = x == (1 << ladder[0]) - 1
     if up.any():  # widen only when something went up the ladder
         x = x.astype(np.int64)
-        x[up] += _read_stages(r, int(up.sum()), ladder[1:], dicts[1:], raw_below, compact)
+        x[up] += _read_stages(r, int(up.sum()), ladder[1:], dicts[1:], raw_below)
     return x
 
 
@@ -407,15 +409,6 @@ def _grid_hw(shape: tuple[int, ...]) -> tuple[int, int]:
     if len(shape) == 4:
         return shape[1] * shape[2], shape[3]
     return 1, (shape[-1] if shape else 1)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
 
 
 def _route(x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -700,7 +693,7 @@ def _compact_stage(frame: bytes, codes: bytes, dictionary: zstd.ZstdCompressionD
     for tag, body in tags:
         rebuilt = _rebuilt(tag, body, size)
         try:
-            ok = rebuilt is not None and _Reader(rebuilt).frame(size, dictionary) == codes
+            ok = rebuilt is not None and _Reader(b"").decompress(rebuilt, size, dictionary) == codes
         except AecFormatError:
             ok = False
         if ok:
@@ -773,7 +766,7 @@ def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, le
     return b"".join(out)
 
 
-def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int, compact: bool = False) -> np.ndarray:
+def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int) -> np.ndarray:
     """Zigzag values (int64, in the order of ``classes``) of one method 5 (6) section."""
     n = len(tables.sets[s])
     starts = int.from_bytes(r.take(_start_bytes(n), "run starts"), "little")
@@ -794,7 +787,7 @@ def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int, com
             continue
         table = tables.sets[s][t]
         dicts = tuple(tables.decompression_dict(s, t, k) for k in range(len(table.ladder)))
-        x[sel] = _read_stages(r, int(sel.sum()), table.ladder, dicts, _RAW_BELOW, compact)
+        x[sel] = _read_stages(r, int(sel.sum()), table.ladder, dicts, _RAW_BELOW)
     return x
 
 
@@ -814,20 +807,19 @@ def _pack_hyper_tables(v: np.ndarray, shape: tuple[int, ...], routing: Routing, 
     return b"".join([_varint(len(zsec)), zsec, _pack_tabled(classes, _zigzag(v).ravel(), tables, 0, level, compact)])
 
 
-def _unpack_hyper_tables(r: _Reader, channels: int, n: int, shape: tuple[int, ...], routing: Routing,
-                         compact: bool = False) -> np.ndarray:
+def _unpack_hyper_tables(r: _Reader, channels: int, n: int, shape: tuple[int, ...], routing: Routing) -> np.ndarray:
     tables = routing.tables
     zshape = routing.side_shape(shape)
     zlen = _read_varint(r, len(r.data), "side length")
-    zr = _Reader(r.take(zlen, "side symbols"))
-    side = _to_symbols(_unpack_tabled(zr, _side_classes(tables, zshape), tables, 1, compact)[None])[0]
+    zr = _Reader(r.take(zlen, "side symbols"), r.compact)
+    side = _to_symbols(_unpack_tabled(zr, _side_classes(tables, zshape), tables, 1)[None])[0]
     if zr.pos != len(zr.data):
         raise AecFormatError(f"corrupt payload: {len(zr.data) - zr.pos} bytes too many in the side symbols")
     try:
         classes = np.asarray(routing.route(side.reshape(zshape), shape), np.int64).ravel()
     except ValueError as e:
         raise AecFormatError(f"corrupt payload: {e}") from None
-    return _to_symbols(_unpack_tabled(r, classes, tables, 0, compact).reshape(channels, n))
+    return _to_symbols(_unpack_tabled(r, classes, tables, 0).reshape(channels, n))
 
 
 _PACKERS = {PLANAR: _pack_planar, LADDER: _pack_ladder}
@@ -888,7 +880,7 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
     if method is not None and method not in METHODS:
         raise ValueError(f"unknown packing method {method}; choose one of {sorted(METHODS)}")
     if (method in MODELLED or routing is not None) and (routing is None or a.ndim != 3):
-        raise ValueError("packing methods 4 and 5 need a model's routing and a (channels, height, width) grid")
+        raise ValueError("packing methods 4 to 6 need a model's routing and a (channels, height, width) grid")
     if method in TABLE_METHODS and getattr(routing, "tables", None) is None:
         raise ValueError(f"packing method {method} needs a model with stream tables")
     if level is None:
@@ -936,14 +928,14 @@ def unpack(data: bytes, shape: tuple[int, ...], method: int, routing: Routing | 
         raise AecFormatError(f"bad latent shape {shape!r}")
     channels, n = _geometry(shape := tuple(int(d) for d in shape))
     try:
-        r = _Reader(bytes(data))
+        r = _Reader(bytes(data), compact=method == COMPACT)
         if method in MODELLED:
             if routing is None or len(shape) != 3:
                 raise AecFormatError(f"packing method {method} needs a hyperprior model and a 3-D latent grid")
             if method in TABLE_METHODS:
                 if getattr(routing, "tables", None) is None:
                     raise AecFormatError(f"packing method {method} needs a model with stream tables")
-                v = _unpack_hyper_tables(r, channels, n, shape, routing, compact=method == COMPACT)
+                v = _unpack_hyper_tables(r, channels, n, shape, routing)
             else:
                 v = _unpack_hyper(r, channels, n, shape, routing)
         elif method == CONTEXT:

@@ -198,7 +198,7 @@ def test_a_compact_stage_rebuilds_zstd_s_frame(n: int, repeats: bool, form: int 
     # literals only (odd tags) or a whole block (2 mod 4)
     assert (tag & 1 if form == 1 else tag & 3 == 2) if form else tag & 1 or tag & 3 == 2
     r = packing._Reader(stage)
-    assert r.compact(len(codes), None) == codes and r.pos == len(stage)
+    assert r.stage(len(codes), None) == codes and r.pos == len(stage)
 
 
 def test_incompressible_and_unrebuildable_stages_are_kept_whole() -> None:
@@ -209,13 +209,13 @@ def test_incompressible_and_unrebuildable_stages_are_kept_whole() -> None:
     big = _skewed(200_000, 1, True)  # over one block: only the whole frame will do
     frame = packing._compressor(19)(big)
     assert packing._compact_stage(frame, big, None) == b"\x04" + frame
-    assert packing._Reader(b"\x04" + frame).compact(len(big), None) == big
+    assert packing._Reader(b"\x04" + frame).stage(len(big), None) == big
 
 
 @pytest.mark.parametrize("stage", [b"\x08", b"\x0c\x00", b"\x06\x01", b"\x0b\x01\x02", b"\x80"])
 def test_bad_compact_stages_are_format_errors(stage: bytes) -> None:
     with pytest.raises(AecFormatError):
-        packing._Reader(stage).compact(40, None)
+        packing._Reader(stage).stage(40, None)
 
 
 @pytest.mark.parametrize("m", [TABLED, COMPACT])

@@ -247,7 +247,7 @@ def _ship(cand, ck, cfg, target: str, curves, bd) -> None:
     from aecodec import container
     from aecodec.weights import load_model_file
     shipped = load_model_file(path)
-    if (target, shipped.weights_hash) not in container._ID_OF:
+    if container.model_id(target, shipped.weights_hash) is None:
         # Golden files must be written with the id: a version-2 file may not name a registered model.
         print(f"shipped {path} ({path.stat().st_size / 1e6:.2f} MB) and its .json card. Next: give it the id "
               f"{max(container.MODEL_IDS) + 1} in aecodec.container.MODEL_IDS: (\"{target}\", "

@@ -135,30 +135,39 @@ def _conv_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int) -> np.ndarr
     return out
 
 
-def _conv_up_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int) -> np.ndarray:
-    """``_conv_rows(_upsample2(x), weight, k, rows)``, the same sums, without multiplying the
-    zeros: each of the four output phases (row and column parity) is a stride-1 convolution of
-    ``x`` itself by the taps that land on samples (a 3x3 kernel for k = 5). The products are
-    those of the zero-upsampled form minus the zero ones, and float64 sums of integers below
-    2**53 are exact in any order, so the result is identical."""
-    c, h, w = x.shape
+def _phase_kernels(weight: np.ndarray, k: int) -> list[tuple[int, int, np.ndarray, int]]:
+    """A stride-2 transposed convolution's ``weight`` (O, C*k*k, stride-1 form on the
+    zero-upsampled input) as four kernels, one per output phase (row and column parity): the
+    taps that land on samples, on a (2r + 1) x (2r + 1) window of the input itself:
+    (row phase, column phase, kernel, window side)."""
     o = len(weight)
+    c = weight.shape[1] // (k * k)
     full = weight.reshape(o, c, k, k)
     half = k // 2
     r = (half + 1) // 2  # a phase's taps reach input offsets -r..r
-    out = np.empty((2 * h, 2 * w, o), np.float64)
+    phases = []
     for py in range(2):
         for px in range(2):
             sub = np.zeros((o, c, 2 * r + 1, 2 * r + 1), np.float64)
-            for ky in range(k):
-                if (py + ky - half) % 2:
-                    continue
-                for kx in range(k):
-                    if (px + kx - half) % 2:
-                        continue
+            for ky in range(py % 2 ^ half % 2, k, 2):  # (py + ky - half) even
+                for kx in range(px % 2 ^ half % 2, k, 2):
                     sub[:, :, (py + ky - half) // 2 + r, (px + kx - half) // 2 + r] = full[:, :, ky, kx]
-            phase = _conv_rows(x, sub.reshape(o, -1), 2 * r + 1, rows)
-            out[py::2, px::2] = phase.reshape(h, w, o)
+            phases.append((py, px, sub.reshape(o, -1), 2 * r + 1))
+    return phases
+
+
+def _conv_up_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int,
+                  phases: list[tuple[int, int, np.ndarray, int]] | None = None) -> np.ndarray:
+    """``_conv_rows(_upsample2(x), weight, k, rows)``, the same sums, without multiplying the
+    zeros: each of the four output phases is a stride-1 convolution of ``x`` itself by its
+    ``_phase_kernels`` (3x3 for k = 5; pass ``phases`` to reuse them). The products are those of
+    the zero-upsampled form minus the zero ones, and float64 sums of integers below 2**53 are
+    exact in any order, so the result is identical."""
+    c, h, w = x.shape
+    o = len(weight)
+    out = np.empty((2 * h, 2 * w, o), np.float64)
+    for py, px, sub, side in phases if phases is not None else _phase_kernels(weight, k):
+        out[py::2, px::2] = _conv_rows(x, sub, side, rows).reshape(h, w, o)
     return out.reshape(4 * h * w, o)
 
 
@@ -187,6 +196,7 @@ class IntSynthesis:
 
     def __init__(self, layers: list[IntLayer]) -> None:
         self.layers = layers
+        self._phases = [_phase_kernels(layer.weight, layer.k) if layer.up else None for layer in layers]
 
     def __call__(self, z: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
         """Integer log2 scales L (M, H, W) int64 of integer ``z`` (N, h, w)."""
@@ -194,14 +204,14 @@ class IntSynthesis:
         if x.size and int(np.abs(x).max()) > Z_MAX:
             raise ValueError(f"a side symbol exceeds {Z_MAX}")
         x = x.astype(np.float64)
-        for layer in self.layers:
+        for layer, phases in zip(self.layers, self._phases):
             if layer.up:
                 # A transposed convolution (k = 5, stride 2, padding 2, output padding 1) is a
                 # stride-1 convolution, with the flipped kernel, of the input with zeros between
                 # and after its samples, padded by 2 on each side (_upsample2), computed one
                 # output phase at a time without the zeros (_conv_up_rows).
                 c, h, w = x.shape[0], 2 * x.shape[1], 2 * x.shape[2]
-                out = _conv_up_rows(x, layer.weight, layer.k, self.ROWS)
+                out = _conv_up_rows(x, layer.weight, layer.k, self.ROWS, phases)
             else:
                 c, h, w = x.shape
                 out = _conv_rows(x, layer.weight, layer.k, self.ROWS)
