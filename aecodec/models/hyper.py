@@ -126,12 +126,16 @@ def _conv_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int) -> np.ndarr
     c, h, w = x.shape
     p = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2)))
     out = np.empty((h * w, len(weight)), np.float64)
+    wt = torch.from_numpy(np.require(weight, requirements="W")).T  # (a writable view, for torch)
     step = max(1, rows // max(w, 1))
     for top in range(0, h, step):
         n = min(step, h - top)
         win = np.lib.stride_tricks.sliding_window_view(p[:, top:top + n + k - 1], (k, k), axis=(1, 2))
         cols = win.transpose(1, 2, 0, 3, 4).reshape(n * w, c * k * k)  # (positions, C*k*k)
-        np.matmul(cols, weight.T, out=out[top * w:(top + n) * w])
+        # torch's float64 product, not numpy's: numpy's BLAS (OpenBLAS) runs its own threads,
+        # which spin against torch's on a small machine (a 250x250 face took 118 ms with 2
+        # threads against 26 with 1; benchmarks/face_latency.md). Exact either way (integers).
+        torch.matmul(torch.from_numpy(np.require(cols, requirements=("C", "W"))), wt, out=torch.from_numpy(out[top * w:(top + n) * w]))
     return out
 
 
