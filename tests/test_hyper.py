@@ -279,3 +279,46 @@ def test_the_phased_transposed_convolution_is_the_zero_upsampled_one_exactly(k: 
     weight = rng.integers(-2**12, 2**12, (7, chw[0] * k * k)).astype(np.float64)
     for rows in (1, 5, 4096):  # any product size
         assert np.array_equal(_conv_up_rows(x, weight, k, rows), _conv_rows(_upsample2(x), weight, k, 4096))
+
+
+def test_joint_training_pass_trains_transforms_and_hyperprior_together(tiny: HyperConvAutoencoder) -> None:
+    model = HyperConvAutoencoder(tiny.config)
+    model.load_state_dict(tiny.state_dict())
+    model.train()
+    torch.manual_seed(3)
+    x = torch.rand(2, 3, 32, 48)
+    level = torch.tensor([0, 2])
+    out = model(x, level)
+    assert out.x_hat.shape == x.shape and out.bits.shape == (2,) and torch.isfinite(out.bits).all()
+    (out.bits.mean() + ((out.x_hat - x) ** 2).mean()).backward()
+    for name, p in [("g_a", model.g_a[0].weight), ("g_s", model.g_s[-1].weight), ("h_a", model.hyper.h_a[0].weight),
+                    ("h_s", model.hyper.h_s[-1].bias), ("gains", model.gain_steps)]:
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    # the rate under autocast is still float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(x, level).bits.dtype == torch.float32
+
+
+def test_level_bits_is_the_hyperprior_estimate_of_rounded_symbols(tiny: HyperConvAutoencoder) -> None:
+    torch.manual_seed(4)
+    x = torch.rand(2, 3, 32, 32)
+    level = torch.tensor([1, 1])
+    with torch.no_grad():
+        y = tiny.g_a(x).float()
+        g = level_gains(tiny)[level]
+        s = torch.round(y * g[:, :, None, None])
+        by, bz = hyper_bits(tiny.hyper, y, g, noise=False)
+        assert torch.allclose(tiny.level_bits(s, level), by + bz, rtol=1e-5)
+        assert not torch.allclose(tiny.level_bits(s, level), ConvAutoencoder.level_bits(tiny, s, level))
+
+
+def test_attach_takes_only_the_transforms_of_a_model_that_has_a_hyperprior(tiny: HyperConvAutoencoder) -> None:
+    hyper = HyperPrior(HyperConfig(latent_channels=12, channels=6, classes=20, class_low=-40))
+    hyper.load_state_dict(tiny.hyper.state_dict())
+    with torch.no_grad():
+        hyper.h_s[-1].bias.add_(0.5)  # as if joint training had moved it
+    lat = torch.randn(4, 12, 6, 7)
+    again = attach(tiny, hyper, side_sample(tiny, hyper, lat, n=8))
+    assert torch.equal(again.g_a[0].weight, tiny.g_a[0].weight)
+    assert torch.equal(again.hyper.h_s[-1].bias, hyper.h_s[-1].bias)
+    assert not torch.equal(again.int_b2, tiny.int_b2)  # the integer synthesis re-exported

@@ -92,3 +92,26 @@ def test_a_cpu_budget_ends_the_session(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
     out = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), cpu_budget_s=0.5)
     assert 0 < out["steps_this_session"] and out["cpu_s"] < 30
+
+
+def test_a_run_from_a_hyperprior_model_trains_it_jointly(tmp_path: Path) -> None:
+    from aecodec.models.hyper import HyperConfig, HyperPrior
+    from aecodec.train.hyper import attach, side_sample
+    from aecodec.weights import save_model
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    from aecodec.models.conv import ConvAutoencoder, ConvConfig
+    base = ConvAutoencoder(ConvConfig(channels=8, latent_channels=8, levels=2, lambdas=[0.01, 0.05]))
+    hyper = HyperPrior(HyperConfig(latent_channels=8, channels=4))
+    start = attach(base, hyper, side_sample(base, hyper, torch.randn(4, 8, 4, 4), n=4))
+    save_model(start, tmp_path / "start.pt")
+    cfg = _cfg(tmp_path)
+    cfg.init_weights = str(tmp_path / "start.pt")
+    out = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), max_steps=3)
+    ck = load_resume(cfg.resume_point)
+    assert out["step"] == 3 and ck["model_kind"] == "conv-hyper"
+    assert any(k.startswith("hyper.") for k in ck["exp_avg_sq"])  # the hyperprior trained too
+    model = model_from_resume(ck)
+    assert not torch.equal(model.hyper.h_a[0].weight, hyper.h_a[0].weight)
+    assert np.isfinite(out["eval"]["photos_L0_bpp"]) and out["eval"]["photos_L0_bpp"] > 0

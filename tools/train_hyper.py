@@ -42,7 +42,8 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=96)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--init", help="a checkpoint of this tool to go on from")
+    ap.add_argument("--init", help="a checkpoint of this tool to go on from (default: the model's own hyperprior, "
+                    "if it has one; --steps 0 then only re-exports its integer synthesis)")
     ap.add_argument("--model-out", help="also save the model (base transforms + this hyperprior) as weights here, "
                     "for tools/promote.py --weights")
     a = ap.parse_args()
@@ -68,6 +69,8 @@ def main() -> None:
     hyper = HyperPrior(HyperConfig(latent_channels=latents.shape[1], channels=a.channels))
     if a.init:
         hyper.load_state_dict(torch.load(a.init)["state"])
+    elif lm.model.kind == "conv-hyper":  # a jointly trained model (configs/run-joint.json): go on from its own
+        hyper.load_state_dict(lm.model.hyper.state_dict())
     train_hyper(lm.model, hyper, latents, a.steps, a.batch, a.lr, log=lambda m: print(m, flush=True))
     z_sample = side_sample(lm.model, hyper, latents)
     prior = torch.load(a.init) if a.init else {}

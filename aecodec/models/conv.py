@@ -128,6 +128,11 @@ class ConvAutoencoder(CodecModel):
         x_hat = self.g_s(y_hat.to(x.dtype))
         return ModelOutput(x_hat=x_hat, bits=bits, code=y)
 
+    def level_bits(self, symbols: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """Estimated bits per sample of rounded scaled latents at rate levels ``level`` (B,):
+        what the learning curve counts (``aecodec.train.longrun.eval_loss``)."""
+        return self.density.bits(symbols, level)
+
     def code_step(self, quality: float) -> torch.Tensor:
         enc, _ = self._gains_at(quality)
         return 1.0 / enc.detach().reshape(-1)

@@ -41,7 +41,8 @@ from torch import nn
 from aecodec.models.conv import ConvAutoencoder, ConvConfig
 from aecodec.models.entropy import FactorizedDensity
 from aecodec.models.registry import register_model
-from aecodec.quantize import quality_position
+from aecodec.models.base import ModelOutput
+from aecodec.quantize import quality_position, quantize
 
 if TYPE_CHECKING:
     from aecodec.packtables import PackTables
@@ -259,6 +260,34 @@ class HyperConvAutoencoder(ConvAutoencoder):
         self.register_buffer("int_shift", torch.zeros(3, dtype=torch.int64))
         self.register_buffer("log_gain_int", torch.zeros(config.levels, m, dtype=torch.int64))
         self.register_buffer("pack_tables", torch.zeros(config.table_bytes, dtype=torch.uint8))
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> ModelOutput:
+        """Joint training pass (transforms, gains and hyperprior together; ``level``: (B,) rate
+        levels). The rate is the hyperprior's: symbols with uniform noise under their predicted
+        scales, plus z with noise; the hyperprior reads the rounded symbols (straight through),
+        as the encoder does, and z rounded. The rate runs in float32 even under autocast. The
+        integer synthesis and the stream tables are not trained: they are re-exported from the
+        float networks (``aecodec.train.hyper.export_int``, ``tools/build_tables.py``) before a
+        model is shipped."""
+        y = self.g_a(x).float()
+        g = torch.exp(self._log_gains()[level])[:, :, None, None]
+        scaled = y * g
+        rounded = quantize(scaled, "ste")
+        with torch.autocast(x.device.type, enabled=False):
+            z = self.hyper.analysis(rounded / g)
+            z_hat = z + (torch.round(z) - z).detach()
+            log_scale = self.hyper.log_scale(z_hat, scaled.shape[-2:])
+            bits = (self.hyper.symbol_bits(quantize(scaled, "noise"), torch.exp2(log_scale) * g)
+                    + self.hyper.z_bits(z + torch.empty_like(z).uniform_(-0.5, 0.5)))
+        x_hat = self.g_s((rounded * torch.exp(self.log_inv_gain[level])[:, :, None, None]).to(x.dtype))
+        return ModelOutput(x_hat=x_hat, bits=bits, code=y)
+
+    def level_bits(self, symbols: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """The float hyperprior's bits of rounded symbols (given z rounded) plus z's."""
+        g = torch.exp(self._log_gains()[level])[:, :, None, None]
+        z = torch.round(self.hyper.analysis(symbols / g))
+        scale = torch.exp2(self.hyper.log_scale(z, symbols.shape[-2:])) * g
+        return self.hyper.symbol_bits(symbols, scale) + self.hyper.z_bits(z)
 
     def set_integer(self, synthesis: IntSynthesis) -> None:
         """Store an exported synthesis and the current encoder gains as integers."""

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from aecodec.models.conv import ConvAutoencoder
+from aecodec.models.conv import ConvAutoencoder, ConvConfig
 from aecodec.models.hyper import (ACT_MAX, LOG_UNITS, WEIGHT_BITS, HyperConvAutoencoder, HyperConvConfig,
                                   HyperPrior, IntLayer, IntSynthesis)
 
@@ -131,15 +131,21 @@ def export_int(hyper: HyperPrior, z_sample: torch.Tensor) -> IntSynthesis:
     return IntSynthesis(layers)
 
 
+_HYPER_KEYS = ("hyper.", "int_", "log_gain_int", "pack_tables")  # a HyperConvAutoencoder's own state
+
+
 def attach(base: ConvAutoencoder, hyper: HyperPrior, z_sample: torch.Tensor) -> HyperConvAutoencoder:
     """A ``HyperConvAutoencoder`` with ``base``'s transforms and gains and ``hyper``'s networks,
     its synthesis exported to integers on ``z_sample`` (integer side latents of training data)."""
     hc = hyper.config
-    cfg = HyperConvConfig(**asdict(base.config), hyper_channels=hc.channels, classes=hc.classes,
+    plain = {k: v for k, v in asdict(base.config).items() if k in ConvConfig.__dataclass_fields__}
+    cfg = HyperConvConfig(**plain, hyper_channels=hc.channels, classes=hc.classes,
                           class_low=hc.class_low, class_shift=hc.class_shift)
     model = HyperConvAutoencoder(cfg)
-    missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith(("hyper.", "int_", "log_gain_int", "pack_tables")) for k in missing)
+    # ``base`` may itself have a hyperprior (a jointly trained one): only its transforms count
+    state = {k: v for k, v in base.state_dict().items() if not k.startswith(_HYPER_KEYS)}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith(_HYPER_KEYS) for k in missing)
     model.hyper.load_state_dict(hyper.state_dict())
     model.set_integer(export_int(hyper, z_sample))
     return model.eval()

@@ -152,7 +152,7 @@ def eval_loss(model: CodecModel, x: torch.Tensor, levels: tuple[int, ...] = EVAL
             lvl = torch.full((len(xb),), lv, dtype=torch.long, device=xb.device)
             y = model.g_a(xb).float()
             z = torch.round(y * torch.exp(model._log_gains()[lvl])[:, :, None, None])
-            bits = model.density.bits(z, lvl)
+            bits = model.level_bits(z, lvl)
             xh = model.g_s(z * torch.exp(model.log_inv_gain[lvl])[:, :, None, None]).clamp(0, 1)
             mse = ((xh - xb) ** 2).mean(dim=(1, 2, 3))
             psnrs += (-10 * torch.log10(mse.clamp_min(1e-10))).tolist()
