@@ -253,3 +253,25 @@ def test_pack_tries_the_methods_that_win_at_each_grid_size(tabled: HyperConvAuto
     assert candidates_for((12, 10, 10), plain.routing(50)) == [PLANAR, LADDER, CONTEXT, HYPER]
     grid = _grid(tabled, 1, 10, 10)
     assert pack(grid, routing=routing)[0] == COMPACT
+
+
+def test_a_class_table_takes_the_ladder_zstd_stores_smallest_on_held_out_samples() -> None:
+    from aecodec.pack import _ladder_stages
+    from aecodec.train.tables import _stage_dicts, _stored_bytes, class_table
+
+    rng = np.random.default_rng(7)
+    # sparse streams: mostly zeros, a few small values, rare large ones
+    streams = [np.where(rng.random(600) < 0.9, 0, rng.geometric(0.3, 600)).astype(np.int64) for _ in range(64)]
+    fit, held = streams[0::2], streams[1::2]
+
+    def stored(ladder: tuple[int, ...]) -> int:
+        dicts = _stage_dicts([_ladder_stages(x, ladder)[0] for x in fit], ladder, 256, 19)
+        out = [_ladder_stages(x, ladder) for x in held]
+        return _stored_bytes([s for s, _ in out], sum(len(e) for _, e in out), dicts, 19)
+
+    first = class_table(streams, dict_bytes=256, tried=1)
+    chosen = class_table(streams, dict_bytes=256, tried=6)
+    assert chosen.ladder != first.ladder and stored(chosen.ladder) < stored(first.ladder)
+    assert chosen.ladder[-1] == 8 and len(chosen.dicts) == len(chosen.ladder)
+    # too few samples to hold half out: the estimate's choice
+    assert class_table(streams[:8], dict_bytes=256, tried=6).ladder == class_table(streams[:8], dict_bytes=256, tried=1).ladder

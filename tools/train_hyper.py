@@ -64,6 +64,7 @@ def main() -> None:
             parts.append(photos[torch.randperm(len(photos), generator=gen)[:a.photos]])
         del faces, photos
         latents = torch.cat([cache_latents(lm.model, p) for p in parts])
+        cache.parent.mkdir(parents=True, exist_ok=True)
         torch.save(latents, cache)
         print(f"cached {tuple(latents.shape)} latents in {time.time() - t0:.0f} s", flush=True)
     hyper = HyperPrior(HyperConfig(latent_channels=latents.shape[1], channels=a.channels))

@@ -17,13 +17,14 @@ import torch
 import zstandard as zstd
 
 from aecodec.models.hyper import HyperConvAutoencoder
-from aecodec.pack import _ladder_estimates, _ladder_stages, _zigzag
+from aecodec.pack import _RAW_BELOW, _ladder_estimates, _ladder_stages, _zigzag
 from aecodec.packtables import COST_UNITS, ClassTable, PackTables
 
 __all__ = ["stream_samples", "class_table", "side_map", "build_tables"]
 
 DICT_BYTES = 1024       # a stage dictionary's target size (its content; the tables come on top)
 MIN_STAGE_SAMPLES = 16  # fewer samples reaching a stage: no dictionary there (zstd's own tables)
+TRIED_LADDERS = 6       # ladders a class's table tries for real (the estimate's cheapest first)
 
 
 def stream_samples(model: HyperConvAutoencoder, latents: torch.Tensor, n: int, seed: int = 0,
@@ -55,20 +56,8 @@ def stream_samples(model: HyperConvAutoencoder, latents: torch.Tensor, n: int, s
     return per_class, np.stack(sides)
 
 
-def class_table(streams: list[np.ndarray], dict_bytes: int = DICT_BYTES, level: int = 19) -> ClassTable:
-    """The table of one class from its sample streams: the ladder cheapest for a stream of the
-    samples' mean length, costs from the pooled histogram, a dictionary per stage."""
-    hist = np.zeros(257)
-    for x in streams:
-        hist += np.bincount(np.minimum(x, 256), minlength=257)
-    total = hist.sum()
-    if not total:
-        return ClassTable((8,), np.full(257, 16 * COST_UNITS, np.uint16), (b"",))
-    typical = hist * (total / len(streams)) / total
-    ladder = _ladder_estimates(typical)[0][1]
-    p = (hist + 0.5) / (total + 0.5 * 257)
-    cost = np.clip(np.round(-np.log2(p) * COST_UNITS), 0, 65535).astype(np.uint16)
-    staged = [_ladder_stages(x, ladder)[0] for x in streams]
+def _stage_dicts(staged: list[list[bytes]], ladder: tuple[int, ...], dict_bytes: int, level: int) -> list[bytes]:
+    """A zstd dictionary per stage of ``ladder`` from the samples' stage bytes (b"" where too few)."""
     dicts = []
     for k in range(len(ladder)):
         samples = [st[k] for st in staged if len(st) > k and st[k]]
@@ -79,6 +68,49 @@ def class_table(streams: list[np.ndarray], dict_bytes: int = DICT_BYTES, level: 
             except zstd.ZstdError:
                 d = b""
         dicts.append(d)
+    return dicts
+
+
+def _stored_bytes(staged: list[list[bytes]], escapes: int, dicts: list[bytes], level: int) -> int:
+    """About what method 6 stores for these stage bytes with these dictionaries: stages under
+    its raw threshold as they are, others as zstd's frame less the 4-5 header bytes the decoder
+    rebuilds (or raw plus a tag where that is smaller), and 4 bytes an escape."""
+    comp = [zstd.ZstdCompressor(level=level, dict_data=zstd.ZstdCompressionDict(d) if d else None,
+                                write_content_size=False, write_checksum=False, write_dict_id=False)
+            for d in dicts]
+    total = 4 * escapes
+    for st in staged:
+        for k, codes in enumerate(st):
+            total += len(codes) if len(codes) < _RAW_BELOW else min(len(codes) + 1, len(comp[k].compress(codes)) - 4)
+    return total
+
+
+def class_table(streams: list[np.ndarray], dict_bytes: int = DICT_BYTES, level: int = 19,
+                tried: int = TRIED_LADDERS) -> ClassTable:
+    """The table of one class from its sample streams: costs from the pooled histogram, and of
+    the ``tried`` ladders the estimate ranks cheapest for a stream of the samples' mean length,
+    the one whose stages zstd stores smallest (dictionaries fitted on half the samples, bytes
+    counted on the other half); then a dictionary per stage from all samples."""
+    hist = np.zeros(257)
+    for x in streams:
+        hist += np.bincount(np.minimum(x, 256), minlength=257)
+    total = hist.sum()
+    if not total:
+        return ClassTable((8,), np.full(257, 16 * COST_UNITS, np.uint16), (b"",))
+    typical = hist * (total / len(streams)) / total
+    ladders = [ladder for _, ladder in _ladder_estimates(typical)[:max(tried, 1)]]
+    ladder = ladders[0]
+    if len(ladders) > 1 and len(streams) >= 2 * MIN_STAGE_SAMPLES:
+        fit, held = streams[0::2], streams[1::2]
+        sizes = []
+        for cand in ladders:
+            dicts = _stage_dicts([_ladder_stages(x, cand)[0] for x in fit], cand, dict_bytes, level)
+            out = [_ladder_stages(x, cand) for x in held]
+            sizes.append(_stored_bytes([st for st, _ in out], sum(len(e) for _, e in out), dicts, level))
+        ladder = ladders[int(np.argmin(sizes))]
+    p = (hist + 0.5) / (total + 0.5 * 257)
+    cost = np.clip(np.round(-np.log2(p) * COST_UNITS), 0, 65535).astype(np.uint16)
+    dicts = _stage_dicts([_ladder_stages(x, ladder)[0] for x in streams], ladder, dict_bytes, level)
     return ClassTable(ladder, cost, tuple(dicts))
 
 
