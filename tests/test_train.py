@@ -143,3 +143,27 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "rank0").read_text() == (tmp_path / "rank1").read_text() == "3"
     assert load_model_file(tmp_path / "ddp.pt").card["world_size"] == 2
+
+
+def test_a_hyperprior_model_fine_tunes_jointly_from_its_weights(tmp_path: Path) -> None:
+    import torch
+
+    from aecodec.models.conv import ConvAutoencoder, ConvConfig
+    from aecodec.models.hyper import HyperConfig, HyperPrior
+    from aecodec.train.hyper import attach, side_sample
+    from aecodec.weights import save_model
+
+    torch.manual_seed(0)
+    base = ConvAutoencoder(ConvConfig(channels=8, latent_channels=8, levels=2, lambdas=[0.01, 0.05]))
+    hyper = HyperPrior(HyperConfig(latent_channels=8, channels=4, classes=12))
+    save_model(attach(base, hyper, side_sample(base, hyper, torch.randn(4, 8, 4, 4), n=4)), tmp_path / "h.pt")
+    common = dict(name="tuned", folders=[str(_photo_folder(tmp_path))], tile=64, crop=32, batch=2, bf16=False,
+                  steps=2, lr=1e-3, denoise_sigma=0.1, init_weights=str(tmp_path / "h.pt"),
+                  checkpoint=str(tmp_path / "t.ckpt"), out=str(tmp_path / "t.pt"))
+    tuned = train(TrainConfig(**common, model="conv-hyper", model_config={"description": "a twin"}), progress=False)
+    m = load_model_file(tmp_path / "t.pt").model
+    assert m.kind == "conv-hyper" and m.config.classes == 12 and m.config.description == "a twin"
+    assert not torch.equal(tuned.model.hyper.h_a[0].weight, hyper.h_a[0].weight)  # the hyperprior trained too
+    from aecodec.errors import AecInputError
+    with pytest.raises(AecInputError, match="conv-hyper"):
+        train(TrainConfig(**common, model="conv"), progress=False)

@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from aecodec.errors import AecInputError
 from aecodec.models.base import CodecModel
 from aecodec.models.registry import model_class
 from aecodec.train.config import TrainConfig
@@ -78,14 +79,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     rank = dist.get_rank() if distributed else 0
     world = dist.get_world_size() if distributed else 1
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg)  # same init on every rank (same seed)
     if cfg.init_weights:
         from aecodec.weights import load_model_file
         start = load_model_file(cfg.init_weights)
+        if start.model.kind != cfg.model:
+            raise AecInputError(f"{cfg.init_weights} holds a {start.model.kind!r} model; the config trains {cfg.model!r}")
+        # the starting model's own architecture (a hyperprior model's hyper sizes and tables
+        # too), with what the config says about domain and description
+        model = type(start.model).from_config({**start.model.config_dict(), **cfg.model_config})
         model.load_state_dict(start.model.state_dict())
         # a fine-tune's card says what it started from, or its steps understate the training
         origin = {"fine_tuned_from": {k: start.card.get(k) for k in ("name", "steps", "wall_s", "hardware")}}
     else:
+        model = build_model(cfg)  # same init on every rank (same seed)
         origin = {}
     model = model.to(device)
     opt = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
