@@ -8,11 +8,13 @@ Both are read; ``docs/format.md`` describes them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 import re
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from aecodec.errors import AecFormatError, AecHeaderLimitError, AecVersionError
@@ -20,7 +22,7 @@ from aecodec.errors import AecFormatError, AecHeaderLimitError, AecVersionError
 __all__ = [
     "MAGIC", "FORMAT_VERSION", "MAX_SIDE", "MAX_PIXELS", "MAX_SYMBOLS", "MAX_CHUNK", "MODES",
     "FLAG_ALPHA", "PREFIX", "HEADER_FIELDS", "DIM", "CHUNK_LEN", "CRC",
-    "READ_VERSIONS", "MODEL_IDS", "FLAG_INT_QUALITY", "FLAG_NAMED", "model_id", "uvarint",
+    "READ_VERSIONS", "MODEL_IDS", "FLAG_INT_QUALITY", "FLAG_NAMED", "model_id", "provisional_id", "uvarint",
     "Header", "AecFile", "write", "read", "read_header", "info", "looks_like_aec",
 ]
 
@@ -54,6 +56,24 @@ _ID_OF = {model: i for i, model in MODEL_IDS.items()}
 def model_id(name: str, weights_hash: bytes) -> int | None:
     """The version-2 id of a released model (these weights under this name), or None."""
     return _ID_OF.get((name, weights_hash))
+
+
+@contextlib.contextmanager
+def provisional_id(name: str, weights_hash: bytes) -> Iterator[int]:
+    """For the duration, in this process only, give an unreleased model the id it would get
+    when released (the next free one), so that its files are measured with the header they
+    will have (``tools/promote.py``: a named header costs ~20 bytes a file more). Files
+    written meanwhile name a model no release knows by that id: measure them, never keep them."""
+    if (name, weights_hash) in _ID_OF:
+        yield _ID_OF[(name, weights_hash)]
+        return
+    i = max(MODEL_IDS) + 1
+    MODEL_IDS[i] = (name, weights_hash)
+    _ID_OF[(name, weights_hash)] = i
+    try:
+        yield i
+    finally:
+        del MODEL_IDS[i], _ID_OF[(name, weights_hash)]
 
 PREFIX = struct.Struct("<4sBBH")  # magic, version, flags, header_len
 HEADER_FIELDS = struct.Struct("<8sIIBfBB")  # after the name: weights_hash .. ndim

@@ -3,6 +3,7 @@ the same transforms and the same symbols.
 
     python benchmarks/hyperprior.py BASE HYPER_MODEL > benchmarks/hyperprior.md   # both installed
     python benchmarks/hyperprior.py conv-photos.v4 --candidate weights/resume/hyper-photos-v4.pt
+    python benchmarks/hyperprior.py conv-photos.v8 conv-photos.v8   # a hyperprior model against its own transforms packed plainly
 
 Both models must have the same transforms (the hyperprior model's are a copy of the base's), so
 every image's symbols are encoded once and packed both ways: the decoded images are identical
@@ -65,6 +66,15 @@ def candidate(base: LoadedModel, path: str) -> LoadedModel:
     return LoadedModel(base.name, model, state_hash(model.state_dict()), {})
 
 
+def plain_copy(model) -> "torch.nn.Module":
+    """A hyperprior model's transforms, gains and factorized density as a plain ``conv`` model."""
+    from aecodec.models.conv import ConvAutoencoder, ConvConfig
+    fields = {k: v for k, v in model.config_dict().items() if k in ConvConfig.__dataclass_fields__}
+    plain = ConvAutoencoder(ConvConfig(**fields))
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k in plain.state_dict()})
+    return plain.eval()
+
+
 def file_bits(lm: LoadedModel, sym: np.ndarray, q: float, w: int, h: int) -> tuple[int, int]:
     method, payload = pack_symbols(lm, sym, q)
     header = Header(model=lm.name, weights_hash=lm.weights_hash, width=w, height=h, mode="RGB", quality=q,
@@ -102,10 +112,12 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     base = load_exact(a.base)
+    if base.model.kind == "conv-hyper":  # its own transforms, packed as a plain model (methods 1-3)
+        base = LoadedModel(base.name, plain_copy(base.model), base.weights_hash, base.card)
     if a.weights:
         from aecodec.weights import load_model_file
         m = load_model_file(a.weights).model
-        hyp = LoadedModel(base.name, m, state_hash(m.state_dict()), {})  # headers alike: only payloads differ
+        hyp = LoadedModel(base.name, m, base.weights_hash, {})  # headers alike (ids too): only payloads differ
     else:
         hyp = candidate(base, a.candidate) if a.candidate else load_exact(a.hyper)
     t0 = time.time()

@@ -411,3 +411,19 @@ def test_worked_example_in_the_format_docs_is_exact() -> None:
         "a0 00 c0 00 00 41 00 00 00 02 01 00 04 00 00 ff 58 01 00 00")
     f = read(data)
     assert np.array_equal(pack.unpack(f.payload, f.header.latent_shape, f.header.packing), symbols)
+
+
+def test_a_provisional_id_lasts_only_as_long_as_its_block() -> None:
+    before = dict(container.MODEL_IDS)
+    f = dataclasses.replace(FILE, header=dataclasses.replace(FILE.header, model="conv-photos.v99", quality=50.0))
+    named = write(f)
+    with container.provisional_id("conv-photos.v99", f.header.weights_hash) as i:
+        assert i == max(before) + 1 and container.model_id("conv-photos.v99", f.header.weights_hash) == i
+        short = write(f)
+        assert short[6] == i and len(named) - len(short) == len("conv-photos.v99") + 1 + 8 - 1
+        assert read(short).header.model == "conv-photos.v99"
+        with container.provisional_id("conv-photos.v99", f.header.weights_hash) as again:
+            assert again == i  # already known: nothing added
+    assert container.MODEL_IDS == before and container.model_id("conv-photos.v99", f.header.weights_hash) is None
+    with pytest.raises(AecFormatError):
+        read(short)

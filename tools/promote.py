@@ -151,7 +151,8 @@ def main() -> None:
     from aecodec.bench.bdrate import bd_rate
     from aecodec.train.longrun import RunConfig
     from aecodec.versions import versioned_name
-    from aecodec.weights import family_versions, load_shipped
+    from aecodec.container import provisional_id
+    from aecodec.weights import LoadedModel, family_versions, load_shipped
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = RunConfig.from_file(args.config)
@@ -174,16 +175,21 @@ def main() -> None:
         current = load_shipped(cfg.family)
         if current.model.kind == "conv-hyper" and cand.model.kind == "conv":
             cand = with_hyperprior(cand, current, Path(tmp))
-        models = {"candidate": cand, current.name: current}
+        newest = family_versions(cfg.family)[-1][0]
+        target = versioned_name(cfg.family, newest + 1)
+        # measured under the name and container id it would ship with: an unreleased model's
+        # files would otherwise carry a named header, ~20 bytes more than they will
+        models = {"candidate": LoadedModel(target, cand.model, cand.weights_hash, cand.card), current.name: current}
         if "conv-faces" != cfg.family:
             face = load_shipped("conv-faces")
             models[face.name] = face
         curves: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
-        for set_name, images in sets.items():
-            curves[set_name] = {"jpeg": jpeg_curve(images)}
-            for label, lm in models.items():
-                curves[set_name][label] = measure(lm, images, QUALITIES)
-                print(f"{set_name} {label}: done ({time.time() - t0:.0f} s)", flush=True)
+        with provisional_id(target, cand.weights_hash):
+            for set_name, images in sets.items():
+                curves[set_name] = {"jpeg": jpeg_curve(images)}
+                for label, lm in models.items():
+                    curves[set_name][label] = measure(lm, images, QUALITIES)
+                    print(f"{set_name} {label}: done ({time.time() - t0:.0f} s)", flush=True)
         rows, verdict = [], True
         bd: dict[str, dict[str, float | None]] = {}
         for set_name, c in curves.items():
@@ -197,8 +203,6 @@ def main() -> None:
                 b, p = c[label]
                 rows.append(f"| {set_name} | {label} | {b[0]:.3f} → {b[-1]:.3f} | {p[0]:.2f} → {p[-1]:.2f} | "
                             f"{_pct(bd[set_name][f'{label} vs jpeg'])} |")
-        newest = family_versions(cfg.family)[-1][0]
-        target = versioned_name(cfg.family, newest + 1)
         what = (f"run {cfg.name} at step {int(ck['step'])} ({float(ck['cpu_s']) / 3600:.2f} CPU-hours)"
                 if not args.weights else f"`{args.weights}` ({cand.model.config.description})")
         lines = [f"## {time.strftime('%Y-%m-%d %H:%M')}: {what} against {current.name}",
