@@ -49,6 +49,7 @@ MODEL_IDS: dict[int, tuple[str, bytes]] = {i: (name, bytes.fromhex(h)) for i, (n
     ("dense-faces", "13ed9321ca83e05f"), ("eigenfaces", "1374be7375a8fe2e"),
     ("linear-faces", "43912502c5208546"), ("pca-block", "04fdf0ff33182f38"),
     ("conv-photos.v8", "d6ec5e204cbe6095"),
+    ("conv-photos.v9", "e1487e2d1b74ee8e"),
 ], start=1)}
 _ID_OF = {model: i for i, model in MODEL_IDS.items()}
 

@@ -2,7 +2,7 @@
 
 Every working session starts it first, in the background::
 
-    nohup python tools/train_run.py configs/run-general.json --budget 9000 > checkpoints/run.out 2>&1 &
+    nohup python tools/train_run.py configs/run-joint.json --budget 9000 > checkpoints/joint.out 2>&1 &
 
 It resumes from the committed resume point (``weights/resume/<run>.pt``) or this machine's newer
 local checkpoint (``checkpoints/<run>.resume.pt``), checkpoints every few minutes, appends the
