@@ -195,7 +195,7 @@ def uvarint(n: int) -> bytes:
             return bytes(out)
 
 
-def _readuvarint(data: bytes, pos: int, limit: int, what: str) -> tuple[int, int]:
+def _read_uvarint(data: bytes, pos: int, limit: int, what: str) -> tuple[int, int]:
     """(value, position after it) of the minimal LEB128 varint at ``pos``, 0..``limit``."""
     value = shift = 0
     for i in range(pos, min(len(data), pos + 5)):  # 5 bytes hold 35 bits, more than any limit
@@ -353,21 +353,21 @@ def _parse_v2(data: bytes, flags: int) -> tuple[Header, int, int | None]:
         quality = struct.unpack_from("<f", data, pos - 4)[0]
         if math.isfinite(quality) and quality == int(quality):
             raise AecFormatError("corrupt .aec file: an integer quality must be stored in one byte")
-    width, pos = _readuvarint(data, pos, MAX_SIDE, "width")
-    height, pos = _readuvarint(data, pos, MAX_SIDE, "height")
+    width, pos = _read_uvarint(data, pos, MAX_SIDE, "width")
+    height, pos = _read_uvarint(data, pos, MAX_SIDE, "height")
     pos = _take(data, pos, 1, "header")
     ndim = data[pos - 1]
     if not 1 <= ndim <= _MAX_NDIM:
         raise AecFormatError(f"corrupt .aec file: {ndim} latent dims (must be 1..{_MAX_NDIM})")
     shape = []
     for _ in range(ndim):
-        d, pos = _readuvarint(data, pos, _MAX_DIM, "latent dim")
+        d, pos = _read_uvarint(data, pos, _MAX_DIM, "latent dim")
         shape.append(d)
     header = _make_header((model, weights_hash, width, height, _MODE_NAMES[mode], quality,
                            tuple(shape), packing), flags)
     size = None
     if flags & FLAG_ALPHA:
-        size, pos = _readuvarint(data, pos, MAX_CHUNK, "payload length")
+        size, pos = _read_uvarint(data, pos, MAX_CHUNK, "payload length")
     return header, pos, size
 
 

@@ -17,7 +17,7 @@ import torch
 import zstandard as zstd
 
 from aecodec.models.hyper import HyperConvAutoencoder
-from aecodec.pack import _RAW_BELOW, _ladder_estimates, _ladder_stages, _zigzag
+from aecodec.pack import _RAW_BELOW, _compressor, _ladder_estimates, _ladder_stages, _zigzag
 from aecodec.packtables import COST_UNITS, ClassTable, PackTables
 
 __all__ = ["stream_samples", "class_table", "side_map", "build_tables"]
@@ -73,15 +73,14 @@ def _stage_dicts(staged: list[list[bytes]], ladder: tuple[int, ...], dict_bytes:
 
 def _stored_bytes(staged: list[list[bytes]], escapes: int, dicts: list[bytes], level: int) -> int:
     """About what method 6 stores for these stage bytes with these dictionaries: stages under
-    its raw threshold as they are, others as zstd's frame less the 4-5 header bytes the decoder
+    its raw threshold as they are, others as pack's zstd frame less the header bytes the decoder
     rebuilds (or raw plus a tag where that is smaller), and 4 bytes an escape."""
-    comp = [zstd.ZstdCompressor(level=level, dict_data=zstd.ZstdCompressionDict(d) if d else None,
-                                write_content_size=False, write_checksum=False, write_dict_id=False)
-            for d in dicts]
+    comp = [_compressor(level, zstd.ZstdCompressionDict(d) if d else None) for d in dicts]
     total = 4 * escapes
     for st in staged:
         for k, codes in enumerate(st):
-            total += len(codes) if len(codes) < _RAW_BELOW else min(len(codes) + 1, len(comp[k].compress(codes)) - 4)
+            # pack's own frames; method 6 drops their 5 header bytes for a 1-2 byte tag
+            total += len(codes) if len(codes) < _RAW_BELOW else min(len(codes) + 1, len(comp[k](codes)) - 4)
     return total
 
 
