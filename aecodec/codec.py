@@ -86,7 +86,7 @@ def _alpha_chunk(alpha: np.ndarray | None) -> bytes | None:
 
 
 def routing_of(lm: LoadedModel, quality: float) -> packing.Routing | None:
-    """The model's hyperprior routing at ``quality`` (packing methods 4 to 6), or None."""
+    """The model's hyperprior routing at ``quality`` (packing methods 4 to 7), or None."""
     routing = getattr(lm.model, "routing", None)
     return routing(quality) if routing is not None else None
 

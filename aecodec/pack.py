@@ -13,14 +13,15 @@ from aecodec import contexts as ctx
 from aecodec.container import uvarint as _varint
 from aecodec.errors import AecFormatError, AecInputError
 
-__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TABLED", "COMPACT", "MODELLED", "TABLE_METHODS", "TRY_ALL_MAX",
-           "Routing", "candidates_for", "pack", "unpack", "entropy_bits"]
+__all__ = ["METHODS", "PLANAR", "LADDER", "CONTEXT", "HYPER", "TABLED", "COMPACT", "ORDERED", "MODELLED", "TABLE_METHODS", "TRY_ALL_MAX",
+           "Routing", "candidates_for", "ordered_ok", "pack", "unpack", "entropy_bits"]
 
-PLANAR, LADDER, CONTEXT, HYPER, TABLED, COMPACT = 1, 2, 3, 4, 5, 6
-MODELLED = (HYPER, TABLED, COMPACT)  # methods whose files need the model's routing to unpack
-TABLE_METHODS = (TABLED, COMPACT)  # methods that need the model's stream tables
+PLANAR, LADDER, CONTEXT, HYPER, TABLED, COMPACT, ORDERED = 1, 2, 3, 4, 5, 6, 7
+MODELLED = (HYPER, TABLED, COMPACT, ORDERED)  # methods whose files need the model's routing to unpack
+TABLE_METHODS = (TABLED, COMPACT, ORDERED)  # methods that need the model's stream tables
 METHODS: dict[int, str] = {PLANAR: "planar-zigzag", LADDER: "grouped-ladder", CONTEXT: "context-ladder",
-                           HYPER: "hyper-ladder", TABLED: "hyper-tables", COMPACT: "hyper-tables-compact"}
+                           HYPER: "hyper-ladder", TABLED: "hyper-tables", COMPACT: "hyper-tables-compact",
+                           ORDERED: "hyper-tables-ordered"}
 
 _WIDTHS = (1, 2, 4, 8)  # bits per code in a ladder stage; 8 // w codes share a byte
 _MAX_STAGES = 4  # a ladder byte holds four 2-bit widths
@@ -544,6 +545,10 @@ class Routing(Protocol):
         """Every symbol's class (M, H, W), int64 in [0, classes), from the side symbols alone,
         identically on every machine; ValueError if the side symbols are out of range."""
 
+    # Method 7 also needs ``scale_keys(side, shape)``: every symbol's integer predicted scale
+    # (M, H, W), int64, finer than its class, from the side symbols alone, identically on every
+    # machine (ValueError as ``route``).
+
 
 def _start_bytes(classes: int) -> int:
     return -(-(classes - 1) // 8)
@@ -737,10 +742,78 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
     return runs[::-1]
 
 
+# Method 7: method 6 with an order per run. Each run's symbols may be stored in one of four
+# orders the decoder can rebuild from what it knows (the run's positions in the grid's raster
+# order, channel-major, and each symbol's integer predicted scale, ``Routing.scale_keys``); the
+# encoder packs the run's stages in each and keeps the smallest. Sorting by predicted scale
+# gathers the near-certain zeros into long runs, which zstd codes as matches (fractions of a bit
+# a symbol), where in raster order they are Huffman literals of a bit or more. Measured on the
+# default model's files: 1-3 % off the latent section of 250x250 faces, 0.4-1.3 % of BSDS500
+# photos, 2-8 % of 64x64 crops (benchmarks/pack_orders.md). The order is bits 5-6 of the
+# run's table byte (so at most 32 classes a set); 0 in the side section, which has no scales.
+_ORDER_SHIFT, _ORDERS, _MAX_ORDERED_CLASSES = 5, 4, 32
+# Which orders the encoder tries (the decoder reads any): each try packs the run again. Orders 0
+# and 3 alone gave most of the gain on faces and photos (faces -2.6 / -1.5 / -0.9 % of the latent
+# section at qualities 5 / 30 / 70, all four -2.9 / -1.9 / -1.1 %; BSDS500 -1.0 / -0.6 / -0.3 %
+# against -1.2 / -0.7 / -0.3 %) at half the packing time; on grids of up to 64 positions (64x64
+# crops: -6.3 / -4.1 / -1.7 % against -7.8 / -5.1 / -2.1 %) trying all four costs little.
+ALL_ORDERS_UPTO, GRID_ORDERS = 64, (0, 3)
+
+
+def _run_order(idx: np.ndarray, order: int, keys: np.ndarray | None, positions: int) -> np.ndarray:
+    """The grid indices of a run's symbols (``idx``, ascending) in method 7's ``order``: 0 as
+    they are; 1 by predicted scale, smallest first; 2 largest first; 3 position-major, then by
+    scale, smallest first. Every sort is stable, so ties keep the order before it."""
+    if order == 0:
+        return idx
+    if keys is None:
+        raise AecFormatError("corrupt payload: an ordered run in a section without scales")
+    if order == 3:
+        idx = idx[np.argsort(idx % positions, kind="stable")]
+    k = keys[idx]
+    return idx[np.argsort(-k if order == 2 else k, kind="stable")]
+
+
+def _section_orders(rid: np.ndarray, keys: np.ndarray | None, positions: int) -> list[np.ndarray]:
+    """Every run's symbols in each order at once: permutations of the section whose slice for run
+    ``r`` (the runs in turn) is ``_run_order`` of its indices, the decoder's per-run sort; one
+    sort of the whole section an order (``keys``: None, order 0 alone)."""
+    n = len(rid)
+    at = np.arange(n, dtype=np.int64)
+    perms = [np.argsort(rid.astype(np.int16), kind="stable")]  # (runs <= 32) radix sort: 4x quicker
+    if keys is None:
+        return perms
+    k = keys - keys.min() if n else keys
+    span = int(k.max()) + 1 if n else 1
+    if (int(rid.max()) + 1 if n else 1) * span * n >= 1 << 62:  # no composite key: sort in steps
+        return perms + [at[np.lexsort((k, rid))], at[np.lexsort((-k, rid))],
+                        at[np.lexsort((at // positions, at % positions, k, rid))]]
+    # (run, key, index) and the like are unique integers: any sort gives the stable order
+    perms.append(np.argsort((rid * span + k) * n + at))
+    perms.append(np.argsort((rid * span + (span - 1 - k)) * n + at))
+    perms.append(np.argsort((rid * span + k) * n + (at % positions) * (n // positions) + at // positions))
+    return perms
+
+
+def _run_body(x_run: np.ndarray, table, s: int, t: int, tables: _Tables, level: int, compact: bool) -> bytes:
+    stages, escapes = _ladder_stages(x_run, table.ladder)
+    out = []
+    for stage, codes in enumerate(stages):
+        if len(codes) < _RAW_BELOW:
+            out.append(codes)
+            continue
+        frame = _compressor(level, tables.compression_dict(s, t, stage, level))(codes)
+        out.append(_compact_stage(frame, codes, tables.decompression_dict(s, t, stage)) if compact else frame)
+    out.append(escapes.astype("<u4").tobytes())
+    return b"".join(out)
+
+
 def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, level: int,
-                 compact: bool = False) -> bytes:
+                 compact: bool = False, keys: np.ndarray | None = None, positions: int = 1,
+                 tried_orders: tuple[int, ...] | None = None) -> bytes:
     """One method 5 (``compact``: 6) section: zigzag values ``x`` whose classes in table set
-    ``s`` are ``classes``."""
+    ``s`` are ``classes``; with ``keys`` (the symbols' predicted scales), method 7's, each run
+    in the smallest of ``tried_orders`` (None: all; ``positions``: the grid's H * W)."""
     n = len(tables.sets[s])
     runs = _tabled_runs(classes, x, tables.sets[s])  # the same runs as method 5: a price of 6-9
     # bytes a stage for method 6 was no better overall on 8 faces and their 64x64 crops
@@ -748,26 +821,28 @@ def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, le
     for r, (lo, hi, _) in enumerate(runs):
         run_of[lo:hi] = r
     rid = run_of[classes]
-    streams = [x[rid == r] for r in range(len(runs))]
-    zero = [not v.any() for v in streams]
-    out = [sum(1 << (lo - 1) for lo, _, _ in runs[1:]).to_bytes(_start_bytes(n), "little"),
-           bytes(t | (_ZERO_RUN if z else 0) for (_, _, t), z in zip(runs, zero))]
-    for (_, _, t), x_run, z in zip(runs, streams, zero):
-        if z:
+    perms = _section_orders(rid, keys, positions)
+    orders = range(len(perms)) if tried_orders is None or keys is None else tried_orders
+    ends = np.cumsum(np.bincount(rid, minlength=len(runs)))
+    picks, bodies = [], []
+    for r, (_, _, t) in enumerate(runs):
+        lo, hi = (ends[r - 1] if r else 0), ends[r]
+        if not x[perms[0][lo:hi]].any():
+            picks.append(t | _ZERO_RUN)
             continue
-        stages, escapes = _ladder_stages(x_run, tables.sets[s][t].ladder)
-        for stage, codes in enumerate(stages):
-            if len(codes) < _RAW_BELOW:
-                out.append(codes)
-                continue
-            frame = _compressor(level, tables.compression_dict(s, t, stage, level))(codes)
-            out.append(_compact_stage(frame, codes, tables.decompression_dict(s, t, stage)) if compact else frame)
-        out.append(escapes.astype("<u4").tobytes())
-    return b"".join(out)
+        table = tables.sets[s][t]
+        tried = [(_run_body(x[perms[o][lo:hi]], table, s, t, tables, level, compact), o) for o in orders]
+        body, order = min(tried, key=lambda b: len(b[0]))  # the lowest order on ties
+        picks.append(t | order << _ORDER_SHIFT)
+        bodies.append(body)
+    return b"".join([sum(1 << (lo - 1) for lo, _, _ in runs[1:]).to_bytes(_start_bytes(n), "little"),
+                     bytes(picks), *bodies])
 
 
-def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int) -> np.ndarray:
-    """Zigzag values (int64, in the order of ``classes``) of one method 5 (6) section."""
+def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int, ordered: bool = False,
+                   keys: np.ndarray | None = None, positions: int = 1) -> np.ndarray:
+    """Zigzag values (int64, in the order of ``classes``) of one method 5 (6; ``ordered``: 7,
+    ``keys`` the symbols' predicted scales where the section has them) section."""
     n = len(tables.sets[s])
     starts = int.from_bytes(r.take(_start_bytes(n), "run starts"), "little")
     if starts >> (n - 1):
@@ -778,16 +853,19 @@ def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int) -> 
     rid = run_of[classes]
     x = np.empty(len(classes), np.int64)
     for run, pick in enumerate(picks):
-        t = pick & ~_ZERO_RUN
+        order = (pick >> _ORDER_SHIFT) & (_ORDERS - 1) if ordered else 0
+        t = pick & ~_ZERO_RUN & ~((_ORDERS - 1) << _ORDER_SHIFT if ordered else 0)
         if not bounds[run] <= t < bounds[run + 1]:
             raise AecFormatError(f"corrupt payload: run {run} names table {t}, outside its classes")
-        sel = rid == run
+        idx = np.flatnonzero(rid == run)
         if pick & _ZERO_RUN:
-            x[sel] = 0
+            if order:
+                raise AecFormatError(f"corrupt payload: run {run} is all zeros and has an order")
+            x[idx] = 0
             continue
         table = tables.sets[s][t]
         dicts = tuple(tables.decompression_dict(s, t, k) for k in range(len(table.ladder)))
-        x[sel] = _read_stages(r, int(sel.sum()), table.ladder, dicts, _RAW_BELOW)
+        x[_run_order(idx, order, keys, positions)] = _read_stages(r, len(idx), table.ladder, dicts, _RAW_BELOW)
     return x
 
 
@@ -799,15 +877,28 @@ def _side_classes(tables: _Tables, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def _pack_hyper_tables(v: np.ndarray, shape: tuple[int, ...], routing: Routing, level: int,
-                       compact: bool = False) -> bytes:
+                       compact: bool = False, ordered: bool = False) -> bytes:
     tables = routing.tables
     side = np.asarray(routing.side(v.reshape(shape)), np.int64)
     zsec = _pack_tabled(_side_classes(tables, side.shape), _zigzag(side).ravel(), tables, 1, level, compact)
     classes = np.asarray(routing.route(side, shape), np.int64).ravel()
-    return b"".join([_varint(len(zsec)), zsec, _pack_tabled(classes, _zigzag(v).ravel(), tables, 0, level, compact)])
+    keys = np.asarray(routing.scale_keys(side, shape), np.int64).ravel() if ordered else None
+    positions = int(np.prod(shape[1:]))
+    tried = None if positions <= ALL_ORDERS_UPTO else GRID_ORDERS
+    ysec = _pack_tabled(classes, _zigzag(v).ravel(), tables, 0, level, compact, keys, positions, tried)
+    return b"".join([_varint(len(zsec)), zsec, ysec])
 
 
-def _unpack_hyper_tables(r: _Reader, channels: int, n: int, shape: tuple[int, ...], routing: Routing) -> np.ndarray:
+def ordered_ok(routing: Routing | None) -> bool:
+    """Whether method 7 can pack with ``routing``: stream tables of at most 32 classes a set, and
+    the predicted scales."""
+    tables = getattr(routing, "tables", None)
+    return (tables is not None and hasattr(routing, "scale_keys")
+            and all(len(t) <= _MAX_ORDERED_CLASSES for t in tables.sets))
+
+
+def _unpack_hyper_tables(r: _Reader, channels: int, n: int, shape: tuple[int, ...], routing: Routing,
+                         ordered: bool = False) -> np.ndarray:
     tables = routing.tables
     zshape = routing.side_shape(shape)
     zlen = _read_varint(r, len(r.data), "side length")
@@ -817,9 +908,10 @@ def _unpack_hyper_tables(r: _Reader, channels: int, n: int, shape: tuple[int, ..
         raise AecFormatError(f"corrupt payload: {len(zr.data) - zr.pos} bytes too many in the side symbols")
     try:
         classes = np.asarray(routing.route(side.reshape(zshape), shape), np.int64).ravel()
+        keys = np.asarray(routing.scale_keys(side.reshape(zshape), shape), np.int64).ravel() if ordered else None
     except ValueError as e:
         raise AecFormatError(f"corrupt payload: {e}") from None
-    return _to_symbols(_unpack_tabled(r, classes, tables, 0).reshape(channels, n))
+    return _to_symbols(_unpack_tabled(r, classes, tables, 0, ordered, keys, n).reshape(channels, n))
 
 
 _PACKERS = {PLANAR: _pack_planar, LADDER: _pack_ladder}
@@ -853,9 +945,10 @@ def candidates_for(shape: tuple[int, ...], routing: Routing | None) -> list[int]
     if getattr(routing, "tables", None) is None:
         return plain + [HYPER]
     positions = int(np.prod(shape[1:]))
-    # Method 6 stands in for 5: its stages are never more than a byte larger, mostly 8-10 smaller.
+    # Method 6 stands in for 5: its stages are never more than a byte larger, mostly 8-10 smaller;
+    # and 7 for 6, whose files it would write byte for byte but for the method byte.
     return ((plain if positions < TABLES_PLAIN_BELOW else []) + ([HYPER] if positions >= TABLES_HYPER_FROM else [])
-            + [COMPACT])
+            + [ORDERED if ordered_ok(routing) else COMPACT])
 
 
 def pack(symbols: np.ndarray, method: int | None = None, level: int | None = None,
@@ -864,7 +957,7 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
 
     ``method=None`` tries the methods ``candidates_for`` gives and keeps the smallest result (the
     lowest id on ties); above ``TRY_ALL_MAX`` symbols it skips the planar baseline, which
-    loses on every grid of that size measured (benchmarks/packing_synthetic.md). Methods 4-6 need
+    loses on every grid of that size measured (benchmarks/packing_synthetic.md). Methods 4-7 need
     a model's ``routing`` (a hyperprior at the file's quality) and a 3-D grid; given one, they are
     tried beside the others (the side symbols cost more than they save on some small grids;
     benchmarks/hyperprior.md counts the files each wins), and with stream tables only where
@@ -880,9 +973,11 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
     if method is not None and method not in METHODS:
         raise ValueError(f"unknown packing method {method}; choose one of {sorted(METHODS)}")
     if (method in MODELLED or routing is not None) and (routing is None or a.ndim != 3):
-        raise ValueError("packing methods 4 to 6 need a model's routing and a (channels, height, width) grid")
+        raise ValueError("packing methods 4 to 7 need a model's routing and a (channels, height, width) grid")
     if method in TABLE_METHODS and getattr(routing, "tables", None) is None:
         raise ValueError(f"packing method {method} needs a model with stream tables")
+    if method == ORDERED and not ordered_ok(routing):
+        raise ValueError("packing method 7 needs a model's predicted scales and tables of at most 32 classes a set")
     if level is None:
         level = LARGE_LEVEL if a.size >= LARGE_FROM else SMALL_LEVEL
     if not 1 <= level <= zstd.MAX_COMPRESSION_LEVEL:
@@ -896,7 +991,7 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
         frames = _compressor(level)  # one per method: a compressor is not shared between threads
         if m in TABLE_METHODS:
             assert routing is not None
-            d = _pack_hyper_tables(v, a.shape, routing, level, compact=m == COMPACT)
+            d = _pack_hyper_tables(v, a.shape, routing, level, compact=m in (COMPACT, ORDERED), ordered=m == ORDERED)
         elif m == HYPER:
             assert routing is not None
             d = _pack_hyper(v, active, frames, a.shape, routing)
@@ -928,14 +1023,16 @@ def unpack(data: bytes, shape: tuple[int, ...], method: int, routing: Routing | 
         raise AecFormatError(f"bad latent shape {shape!r}")
     channels, n = _geometry(shape := tuple(int(d) for d in shape))
     try:
-        r = _Reader(bytes(data), compact=method == COMPACT)
+        r = _Reader(bytes(data), compact=method in (COMPACT, ORDERED))
         if method in MODELLED:
             if routing is None or len(shape) != 3:
                 raise AecFormatError(f"packing method {method} needs a hyperprior model and a 3-D latent grid")
             if method in TABLE_METHODS:
                 if getattr(routing, "tables", None) is None:
                     raise AecFormatError(f"packing method {method} needs a model with stream tables")
-                v = _unpack_hyper_tables(r, channels, n, shape, routing)
+                if method == ORDERED and not hasattr(routing, "scale_keys"):
+                    raise AecFormatError("packing method 7 needs a model that predicts scales")
+                v = _unpack_hyper_tables(r, channels, n, shape, routing, ordered=method == ORDERED)
             else:
                 v = _unpack_hyper(r, channels, n, shape, routing)
         elif method == CONTEXT:

@@ -58,7 +58,7 @@ def verify(data: bytes) -> AecFile:
         card = catalog.sidecar(h.model)
     except AecModelError:
         raise missing_model(h.model) from None
-    if card is None or card.get("shape") is None or h.packing in pack.MODELLED:  # methods 4 to 6 need the model
+    if card is None or card.get("shape") is None or h.packing in pack.MODELLED:  # methods 4 to 7 need the model
         from aecodec.codec import model_for, read_symbols
         read_symbols(f, model_for(h))
     else:

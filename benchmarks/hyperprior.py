@@ -122,20 +122,20 @@ def main() -> None:
         hyp = candidate(base, a.candidate) if a.candidate else load_exact(a.hyper)
     t0 = time.time()
     sets = image_sets(a.faces, a.bsds)
-    print("# Hyperprior (packing methods 4 to 6) against the factorized prior's packing\n")
+    print("# Hyperprior (packing methods 4 to 7) against the factorized prior's packing\n")
     cmd = " ".join(["python benchmarks/hyperprior.py", *sys.argv[1:]])
     print(f"Command: `{cmd}` ({a.threads} threads)\n")
     print(f"Base `{base.name}`, hyperprior model `{a.weights or a.candidate or hyp.name}`: the same transforms, so each image's symbols "
           "are encoded once and packed both ways (identical decoded images). bpp: whole `.aec` files; "
           "*estimate*: the hyperprior's own bits (its learned shape at the predicted scales, plus z); *class H*: the symbols' entropy "
-          "given their classes plus z's real bytes, tables free; *payload / estimate*: method 6's payload (method 4's "
+          "given their classes plus z's real bytes, tables free; *payload / estimate*: method 7's payload (6's where the tables allow no orders, 4's "
           "where the model has no tables) against the estimate. The hyperprior model's files use method 4 or 6 where "
           "it is the smallest (else the factorized methods, as the base's files). BD-rate: hyperprior files against "
           "factorized files, over the qualities below.\n")
     summary = []
     for name, images in sets.items():
         print(f"## {name}: {len(images)} images\n")
-        print("| quality | PSNR dB | factorized bpp | hyperprior bpp | change | estimate bpp | class H bpp | payload / estimate | files in method 4 / 6 |")
+        print("| quality | PSNR dB | factorized bpp | hyperprior bpp | change | estimate bpp | class H bpp | payload / estimate | files in method 4 / 6-7 |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         curves: dict[str, list[float]] = {"psnr": [], "plain": [], "hyper": []}
         for q in a.qualities:
@@ -157,7 +157,7 @@ def main() -> None:
                 est += model_estimate(hyp, sym, z, q)
                 zbytes = len(pack.pack(z, method=pack.LADDER)[1])
                 cond += class_entropy(routing.route(z, sym.shape).ravel(), sym.ravel()) + 8 * zbytes
-                best = pack.COMPACT if routing.tables is not None else pack.HYPER
+                best = (pack.ORDERED if pack.ordered_ok(routing) else pack.COMPACT) if routing.tables is not None else pack.HYPER
                 payload += len(pack.pack(sym, method=best, routing=routing)[1]) * 8
                 px += w * h
             p = float(np.mean(psnr))

@@ -110,6 +110,9 @@ def test_routing_is_the_same_on_every_layout_dtype_and_thread_count(tiny: HyperC
     z = rng.integers(-40, 41, (6, 2, 3))
     routing = tiny.routing(float(rng.uniform(1, 100)))
     ref = routing.route(z, (12, 7, 9))
+    keys = routing.scale_keys(z, (12, 7, 9))  # method 7's run orders
+    assert keys.dtype == np.int64 and np.array_equal(np.clip((keys - routing.low) >> routing.shift, 0,
+                                                             routing.classes - 1), ref)
     before = torch.get_num_threads()
     try:
         for threads in (1, 2):
@@ -117,6 +120,7 @@ def test_routing_is_the_same_on_every_layout_dtype_and_thread_count(tiny: HyperC
             for variant in (z.astype(np.int32), z.astype(np.float32), z.astype(np.float64),
                             np.asfortranarray(z), z[:, :, ::-1][:, :, ::-1], z.astype(np.int16)):
                 assert np.array_equal(routing.route(variant, (12, 7, 9)), ref)
+                assert np.array_equal(tiny.routing(routing.quality).scale_keys(variant, (12, 7, 9)), keys)
     finally:
         torch.set_num_threads(before)
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from aecodec.errors import AecFormatError, AecInputError
-from aecodec.pack import COMPACT, CONTEXT, HYPER, LADDER, METHODS, PLANAR, TABLED, entropy_bits, pack, unpack
+from aecodec.pack import COMPACT, ORDERED, CONTEXT, HYPER, LADDER, METHODS, PLANAR, TABLED, entropy_bits, pack, unpack
 
 PLAIN = sorted(m for m in METHODS if m < HYPER)  # methods 4 and 5 need a model (tests/test_hyper.py)
 
@@ -49,8 +49,8 @@ def _frame(raw: bytes) -> bytes:
 
 def test_method_ids_are_pinned() -> None:
     assert METHODS == {1: "planar-zigzag", 2: "grouped-ladder", 3: "context-ladder", 4: "hyper-ladder",
-                       5: "hyper-tables", 6: "hyper-tables-compact"}
-    assert (PLANAR, LADDER, CONTEXT, HYPER, TABLED, COMPACT) == (1, 2, 3, 4, 5, 6)
+                       5: "hyper-tables", 6: "hyper-tables-compact", 7: "hyper-tables-ordered"}
+    assert (PLANAR, LADDER, CONTEXT, HYPER, TABLED, COMPACT, ORDERED) == (1, 2, 3, 4, 5, 6, 7)
 
 
 @pytest.mark.parametrize("method", PLAIN)
@@ -139,7 +139,7 @@ def test_bad_inputs_to_pack_are_refused() -> None:
 
 
 def test_unknown_method_id_raises_format_error() -> None:
-    for method in (0, 7, 255):
+    for method in (0, 8, 255):
         with pytest.raises(AecFormatError, match="unknown packing method"):
             unpack(GOLDEN[PLANAR], SMALL.shape, method)
 

@@ -19,7 +19,7 @@ from aecodec.images import load_image
 from aecodec.models.hyper import HyperConfig, HyperConvAutoencoder, HyperPrior
 from aecodec.models.conv import ConvAutoencoder, ConvConfig
 from aecodec import pack as packing
-from aecodec.pack import COMPACT, HYPER, TABLED, pack, unpack
+from aecodec.pack import COMPACT, HYPER, ORDERED, TABLED, pack, unpack
 from aecodec.packtables import PackTables
 from aecodec.train.hyper import attach, side_sample, train_hyper
 from aecodec.train.tables import build_tables, with_tables
@@ -68,7 +68,7 @@ def test_damaged_tables_are_a_model_error(tabled: HyperConvAutoencoder, cut: int
         PackTables.from_bytes(blob + b"\0")
 
 
-@pytest.mark.parametrize("m", [TABLED, COMPACT])
+@pytest.mark.parametrize("m", [TABLED, COMPACT, ORDERED])
 @pytest.mark.parametrize("quality", [1, 37.5, 100])
 def test_methods_5_and_6_round_trips(m: int, tabled: HyperConvAutoencoder, quality: float) -> None:
     routing = tabled.routing(quality)
@@ -83,7 +83,7 @@ def test_methods_5_and_6_round_trips(m: int, tabled: HyperConvAutoencoder, quali
         assert np.array_equal(unpack(smallest, grid.shape, best, routing), grid)
 
 
-@pytest.mark.parametrize("m", [TABLED, COMPACT])
+@pytest.mark.parametrize("m", [TABLED, COMPACT, ORDERED])
 def test_methods_5_and_6_codes_huge_values_and_zero_grids(m: int, tabled: HyperConvAutoencoder) -> None:
     routing = tabled.routing(50)
     grid = _grid(tabled, 9)
@@ -96,7 +96,7 @@ def test_methods_5_and_6_codes_huge_values_and_zero_grids(m: int, tabled: HyperC
     assert len(data) < 16  # all-zero runs store nothing but their flag
 
 
-@pytest.mark.parametrize("m", [TABLED, COMPACT])
+@pytest.mark.parametrize("m", [TABLED, COMPACT, ORDERED])
 def test_methods_5_and_6_needs_the_tables(m: int, tabled: HyperConvAutoencoder) -> None:
     grid = _grid(tabled, 0)
     _, data = pack(grid, method=m, routing=tabled.routing(50))
@@ -111,7 +111,7 @@ def test_methods_5_and_6_needs_the_tables(m: int, tabled: HyperConvAutoencoder) 
     assert pack(grid, routing=plain.routing(50))[0] != m
 
 
-@pytest.mark.parametrize("m", [TABLED, COMPACT])
+@pytest.mark.parametrize("m", [TABLED, COMPACT, ORDERED])
 def test_corrupt_methods_5_and_6_payloads_fail_cleanly(m: int, tabled: HyperConvAutoencoder) -> None:
     grid = _grid(tabled, 3, 12, 14)
     routing = tabled.routing(60)
@@ -132,7 +132,7 @@ def test_corrupt_methods_5_and_6_payloads_fail_cleanly(m: int, tabled: HyperConv
         assert out.shape == grid.shape  # a flip zstd cannot see may decode to other symbols
 
 
-@pytest.mark.parametrize("m", [TABLED, COMPACT])
+@pytest.mark.parametrize("m", [TABLED, COMPACT, ORDERED])
 def test_the_saved_model_keeps_its_tables_and_files_decode_in_the_codec(m: int, tabled: HyperConvAutoencoder, tmp_path) -> None:
     path = tmp_path / "tabled.pt"
     save_model(tabled, path)
@@ -218,7 +218,7 @@ def test_bad_compact_stages_are_format_errors(stage: bytes) -> None:
         packing._Reader(stage).stage(40, None)
 
 
-@pytest.mark.parametrize("m", [TABLED, COMPACT])
+@pytest.mark.parametrize("m", [TABLED, COMPACT, ORDERED])
 def test_a_transplanted_hyperprior_codes_new_transforms(m: int, tabled: HyperConvAutoencoder) -> None:
     from aecodec.train.hyper import transplant
 
@@ -244,15 +244,16 @@ def test_pack_tries_the_methods_that_win_at_each_grid_size(tabled: HyperConvAuto
     from aecodec.pack import CONTEXT, LADDER, PLANAR, candidates_for
 
     routing = tabled.routing(50)
-    assert candidates_for((12, 4, 4), routing) == [PLANAR, LADDER, CONTEXT, COMPACT]  # tiny: 1-3 win some
-    assert candidates_for((12, 10, 10), routing) == [COMPACT]
-    assert candidates_for((12, 32, 32), routing) == [HYPER, COMPACT]  # photo-sized: 4 wins some
+    # method 7 stands in for 6 (the same bytes where every run keeps its raster order)
+    assert candidates_for((12, 4, 4), routing) == [PLANAR, LADDER, CONTEXT, ORDERED]  # tiny: 1-3 win some
+    assert candidates_for((12, 10, 10), routing) == [ORDERED]
+    assert candidates_for((12, 32, 32), routing) == [HYPER, ORDERED]  # photo-sized: 4 wins some
     assert candidates_for((12, 32, 32), None) == [PLANAR, LADDER, CONTEXT]
     assert candidates_for((160, 32, 32), None) == [LADDER, CONTEXT]  # over TRY_ALL_MAX: no planar
     plain = HyperConvAutoencoder(dataclasses.replace(tabled.config, table_bytes=0))
     assert candidates_for((12, 10, 10), plain.routing(50)) == [PLANAR, LADDER, CONTEXT, HYPER]
     grid = _grid(tabled, 1, 10, 10)
-    assert pack(grid, routing=routing)[0] == COMPACT
+    assert pack(grid, routing=routing)[0] == ORDERED
 
 
 def test_a_class_table_takes_the_ladder_zstd_stores_smallest_on_held_out_samples() -> None:
@@ -275,3 +276,90 @@ def test_a_class_table_takes_the_ladder_zstd_stores_smallest_on_held_out_samples
     assert chosen.ladder[-1] == 8 and len(chosen.dicts) == len(chosen.ladder)
     # too few samples to hold half out: the estimate's choice
     assert class_table(streams[:8], dict_bytes=256, tried=6).ladder == class_table(streams[:8], dict_bytes=256, tried=1).ladder
+
+
+def test_method_7_is_never_larger_than_method_6_and_orders_runs_by_scale(tabled: HyperConvAutoencoder) -> None:
+    orders = set()
+    for seed, q in enumerate([5, 30, 60, 90, 100]):
+        grid = _grid(tabled, seed, 11, 13)
+        routing = tabled.routing(q)
+        n6 = len(pack(grid, method=COMPACT, routing=routing)[1])
+        _, data = pack(grid, method=ORDERED, routing=routing)
+        assert len(data) <= n6  # raster order (order 0) is one of the tries
+        assert np.array_equal(unpack(data, grid.shape, ORDERED, routing), grid)
+        side = routing.side(grid)
+        zlen = packing._read_varint(packing._Reader(data), 1 << 20)
+        r = packing._Reader(data[len(packing._varint(zlen)) + zlen:])
+        n = len(routing.tables.sets[0])
+        starts = int.from_bytes(r.take(packing._start_bytes(n), ""), "little")
+        picks = r.take(1 + bin(starts).count("1"), "")
+        orders |= {p >> 5 & 3 for p in picks if not p & 0x80}
+        assert len(np.unique(routing.scale_keys(side, grid.shape))) > 1
+    assert orders <= {0, 1, 2, 3}
+
+
+class _FixedSide:
+    """A routing whose side symbols are given, so that a grid can follow its predicted scales."""
+
+    def __init__(self, routing, side: np.ndarray) -> None:
+        self.r, self.z = routing, side
+        self.tables, self.classes = routing.tables, routing.classes
+
+    def side_shape(self, shape):
+        return self.r.side_shape(shape)
+
+    def side(self, grid):
+        return self.z
+
+    def route(self, side, shape):
+        return self.r.route(side, shape)
+
+    def scale_keys(self, side, shape):
+        return self.r.scale_keys(side, shape)
+
+
+def test_method_7_sorts_runs_whose_symbols_follow_their_predicted_scales(tabled: HyperConvAutoencoder) -> None:
+    rng = np.random.default_rng(3)
+    base = tabled.routing(40)
+    shape = (tabled.config.latent_channels, 8, 8)  # up to ALL_ORDERS_UPTO positions: all four orders tried
+    routing = _FixedSide(base, rng.integers(-3, 4, base.side_shape(shape)))
+    keys = routing.scale_keys(routing.z, shape)
+    # within a class the scales still differ: the symbols follow them, finer than the classes
+    scale = np.exp2((keys - np.median(keys)) / 4.0)
+    grid = np.round(rng.laplace(0, 1, shape) * scale).astype(np.int32)
+    n6 = len(pack(grid, method=COMPACT, routing=routing)[1])
+    _, data = pack(grid, method=ORDERED, routing=routing)
+    assert np.array_equal(unpack(data, shape, ORDERED, routing), grid)
+    assert len(data) < n6
+
+
+@pytest.mark.parametrize("order", range(4))
+def test_run_orders_are_permutations_the_decoder_rebuilds(order: int) -> None:
+    rng = np.random.default_rng(order)
+    keys = rng.integers(-3, 3, 60)  # many ties: the sorts must be stable
+    idx = np.sort(rng.choice(60, 25, replace=False))
+    perm = packing._run_order(idx, order, keys, 12)
+    assert sorted(perm.tolist()) == idx.tolist()
+    assert np.array_equal(perm, packing._run_order(idx.copy(), order, keys.copy(), 12))
+    if order in (1, 2):
+        k = keys[perm]
+        assert np.all(np.diff(k) >= 0) if order == 1 else np.all(np.diff(k) <= 0)
+    if order:
+        with pytest.raises(AecFormatError, match="without scales"):
+            packing._run_order(idx, order, None, 12)
+
+
+def test_an_order_in_the_side_section_or_on_a_zero_run_is_a_format_error(tabled: HyperConvAutoencoder) -> None:
+    routing = tabled.routing(50)
+    zero = np.zeros((12, 5, 6), np.int32)
+    _, data = pack(zero, method=ORDERED, routing=routing)
+    assert np.array_equal(unpack(data, zero.shape, ORDERED, routing), zero)
+    zlen = data[0]
+    n1, n0 = len(routing.tables.sets[1]), len(routing.tables.sets[0])
+    side_pick = 1 + packing._start_bytes(n1)  # the side section's first run's table byte
+    for at in (side_pick, 1 + zlen + packing._start_bytes(n0)):
+        bad = bytearray(data)
+        assert bad[at] & 0x80  # a zero run
+        bad[at] |= 1 << 5
+        with pytest.raises(AecFormatError):
+            unpack(bytes(bad), zero.shape, ORDERED, routing)

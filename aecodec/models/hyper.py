@@ -353,8 +353,10 @@ class HyperRouting:
             z = torch.round(self.model.hyper.analysis(y)).clamp_(-Z_MAX, Z_MAX)
         return z[0].cpu().numpy().astype(np.int64)
 
-    def route(self, side: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        # pack() tries methods 4 and 5 at once on the same side symbols: the synthesis (most of
+    def scale_keys(self, side: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Every symbol's predicted log2 scale at this quality, in integer 1/8 units (its class
+        is this, offset and shifted, clipped): packing method 7 orders runs by it."""
+        # pack() tries methods 4 and 7 at once on the same side symbols: the synthesis (most of
         # their time) runs once, the other thread waits for it.
         side = np.ascontiguousarray(side, np.int64)
         key = (hashlib.blake2b(side.tobytes(), digest_size=16).digest(), side.shape, tuple(shape))
@@ -362,4 +364,7 @@ class HyperRouting:
             if self._last is None or self._last[0] != key:
                 self._last = (key, self.model.synthesis()(side, tuple(shape[1:])))
             log_scale = self._last[1]
-        return np.clip((log_scale + self.gain[:, None, None] - self.low) >> self.shift, 0, self.classes - 1)
+        return log_scale + self.gain[:, None, None]
+
+    def route(self, side: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return np.clip((self.scale_keys(side, shape) - self.low) >> self.shift, 0, self.classes - 1)

@@ -38,6 +38,9 @@ CASES = {
     "conv-photos.v7_q80_hyper_rgb": ("conv-photos.v7", 80, lambda: data.chelsea()[50:146, 150:246], 4),
     # packing method 6 (hyper-tables-compact), which pack() picks for this crop
     "conv-photos.v7_q70_compact_rgb": ("conv-photos.v7", 70, lambda: data.chelsea()[60:140, 120:232]),
+    # packing method 7 (hyper-tables-ordered): what pack() picks for the default model from
+    # 2026-12-03 (a 128x160 crop, 8x10 positions: orders 0 and 3 tried, both used here)
+    "conv-photos.v9_q40_ordered_rgb": ("conv-photos.v9", 40, lambda: data.chelsea()[40:168, 90:250], 7),
     # container version 2 (the default from 2026-12-03): a 64x64 thumbnail; and an LA image with
     # a fractional quality (the float32 form) and an alpha chunk
     "conv-photos.v7_q50_fmt2_rgb": ("conv-photos.v7", 50, lambda: data.astronaut()[0:256:4, 128:384:4]),
