@@ -91,15 +91,18 @@ def routing_of(lm: LoadedModel, quality: float) -> packing.Routing | None:
     return routing(quality) if routing is not None else None
 
 
-def pack_symbols(lm: LoadedModel, symbols: np.ndarray, quality: float) -> tuple[int, bytes]:
+def pack_symbols(lm: LoadedModel, symbols: np.ndarray, quality: float,
+                 effort: int = effort_search.DEFAULT_EFFORT) -> tuple[int, bytes]:
     """One image's symbols (M, h, w) packed as ``lm``'s files are: the smallest of the plain
-    methods and, for a hyperprior model, methods 4 and 6 (6 where it has stream tables)."""
-    return packing.pack(symbols, routing=routing_of(lm, quality))
+    methods and, for a hyperprior model, methods 4 and 7 (7 where it has stream tables); from
+    effort 2, on small grids, with the packer's search of side symbols."""
+    return packing.pack(symbols, routing=routing_of(lm, quality), side_search=effort >= 2)
 
 
 def _finish(lm: LoadedModel, prep: PreparedImage, symbols: np.ndarray, quality: float,
-            packed: tuple[int, bytes] | None = None, cost: float | None = None) -> Encoded:
-    method, payload = packed if packed is not None else pack_symbols(lm, symbols, quality)
+            packed: tuple[int, bytes] | None = None, cost: float | None = None,
+            effort: int = effort_search.DEFAULT_EFFORT) -> Encoded:
+    method, payload = packed if packed is not None else pack_symbols(lm, symbols, quality, effort)
     w, h = prep.size
     header = Header(model=lm.name, weights_hash=lm.weights_hash, width=w, height=h, mode=prep.mode,
                     quality=quality, latent_shape=tuple(symbols.shape), packing=method)
@@ -115,8 +118,8 @@ def _decoded_rgb(lm: LoadedModel, symbols: torch.Tensor, quality: float, w: int,
     return tiles.to_uint8(lm.model.decode(symbols[None], quality)[0, :, :h, :w])
 
 
-def _real_choice(lm: LoadedModel, prep: PreparedImage, quality: float,
-                 candidates: Sequence[torch.Tensor]) -> tuple[np.ndarray, tuple[int, bytes], float]:
+def _real_choice(lm: LoadedModel, prep: PreparedImage, quality: float, candidates: Sequence[torch.Tensor],
+                 effort: int = effort_search.DEFAULT_EFFORT) -> tuple[np.ndarray, tuple[int, bytes], float]:
     """Of several symbol grids for one image, the one with the lowest real cost: packed bytes
     and the float32 decoder's distortion at the quality's λ."""
     w, h = prep.size
@@ -127,7 +130,7 @@ def _real_choice(lm: LoadedModel, prep: PreparedImage, quality: float,
         if best is not None and np.array_equal(cand.numpy(), best[0]):
             continue
         sym = cand.numpy()
-        packed = pack_symbols(lm, sym, quality)
+        packed = pack_symbols(lm, sym, quality, effort)
         mse = float(np.mean((_decoded_rgb(lm, cand, quality, w, h).astype(np.float64) - ref) ** 2)) / 255.0**2
         cost = effort_search.rd_cost(lam, mse, len(packed[1]), w * h)
         if best is None or cost < best[2]:
@@ -151,7 +154,7 @@ def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: fl
     w, h = preps[0].size
     refine = iters > 0 and effort_search.supports_refinement(lm.model)
     if not refine:
-        return [_finish(lm, p, s, q) for p, s in zip(preps, encode_symbols(lm, [p.rgb for p in preps], q))]
+        return [_finish(lm, p, s, q, effort=effort) for p, s in zip(preps, encode_symbols(lm, [p.rgb for p in preps], q))]
     stride = lm.model.stride
     if tiles.tiled(lm.model, -(-h // stride), -(-w // stride)):
         return [_refine_tiled(lm, p, q, iters) for p in preps]
@@ -159,7 +162,7 @@ def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: fl
     first, refined = effort_search.refine(lm.model, x, q, iters, (h, w))
     out = []
     for i, p in enumerate(preps):
-        sym, packed, cost = _real_choice(lm, p, q, [first[i], refined[i]])
+        sym, packed, cost = _real_choice(lm, p, q, [first[i], refined[i]], effort)
         out.append(_finish(lm, p, sym, q, packed, cost))
     return out
 

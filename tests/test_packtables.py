@@ -363,3 +363,17 @@ def test_an_order_in_the_side_section_or_on_a_zero_run_is_a_format_error(tabled:
         bad[at] |= 1 << 5
         with pytest.raises(AecFormatError):
             unpack(bytes(bad), zero.shape, ORDERED, routing)
+
+
+def test_the_side_search_only_shrinks_small_files_and_they_still_decode(tabled: HyperConvAutoencoder) -> None:
+    for seed, q in enumerate([5, 20, 50, 80]):
+        grid = _grid(tabled, seed, 4, 4)
+        grid[:, 1:, :] //= 3  # the encoder's side symbols fit no grid exactly
+        routing = tabled.routing(q)
+        plain = pack(grid, method=ORDERED, routing=routing)[1]
+        method, searched = pack(grid, method=ORDERED, routing=routing, side_search=True)
+        assert len(searched) <= len(plain)
+        assert np.array_equal(unpack(searched, grid.shape, method, routing), grid)
+    big = _grid(tabled, 9, 9, 9)  # over SIDE_SEARCH_UPTO positions: no search
+    routing = tabled.routing(50)
+    assert pack(big, routing=routing, side_search=True) == pack(big, routing=routing)
