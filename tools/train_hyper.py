@@ -88,8 +88,9 @@ def save_candidate(lm, hyper: HyperPrior, z_sample: torch.Tensor, steps: int, cp
     from aecodec.weights import save_model
 
     model = attach(lm.model, hyper, z_sample)
-    model.config.description = (f"{lm.model.config.description}; with a scale hyperprior (packing methods 4-6) "
-                                f"on {lm.name}'s transforms")
+    if lm.model.kind != "conv-hyper":  # a jointly trained model's description already says so
+        model.config.description = (f"{lm.model.config.description}; with a scale hyperprior (packing methods 4-7) "
+                                    f"on {lm.name}'s transforms")
     card = {**{k: v for k, v in lm.card.items() if k not in ("results", "curves")},
             "name": lm.name.split(".")[0], "transforms_from": lm.name,
             "hyperprior": {"steps": steps, "cpu_hours": round(cpu_s / 3600, 2), "batch": a.batch, "lr": a.lr,
