@@ -747,9 +747,9 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
 # order, channel-major, and each symbol's integer predicted scale, ``Routing.scale_keys``); the
 # encoder packs the run's stages in each and keeps the smallest. Sorting by predicted scale
 # gathers the near-certain zeros into long runs, which zstd codes as matches (fractions of a bit
-# a symbol), where in raster order they are Huffman literals of a bit or more. Measured on the
-# default model's files: 1-3 % off the latent section of 250x250 faces, 0.4-1.3 % of BSDS500
-# photos, 2-8 % of 64x64 crops (benchmarks/pack_orders.md). The order is bits 5-6 of the
+# a symbol), where in raster order they are Huffman literals of a bit or more. Measured on
+# conv-photos.v9's payloads at qualities 5-90: 0.7-2.3 % smaller than method 6's on 250x250
+# faces, 0.1-1.0 % on BSDS500 photos, 1.7-7.3 % on 64x64 crops (benchmarks/pack_orders.md). The order is bits 5-6 of the
 # run's table byte (so at most 32 classes a set); 0 in the side section, which has no scales.
 _ORDER_SHIFT, _ORDERS, _MAX_ORDERED_CLASSES = 5, 4, 32
 # Which orders the encoder tries (the decoder reads any): each try packs the run again. Orders 0
@@ -1056,8 +1056,8 @@ def unpack(data: bytes, shape: tuple[int, ...], method: int, routing: Routing | 
             if method in TABLE_METHODS:
                 if getattr(routing, "tables", None) is None:
                     raise AecFormatError(f"packing method {method} needs a model with stream tables")
-                if method == ORDERED and not hasattr(routing, "scale_keys"):
-                    raise AecFormatError("packing method 7 needs a model that predicts scales")
+                if method == ORDERED and not ordered_ok(routing):
+                    raise AecFormatError("packing method 7 needs a model that predicts scales, with at most 32 classes a set")
                 v = _unpack_hyper_tables(r, channels, n, shape, routing, ordered=method == ORDERED)
             else:
                 v = _unpack_hyper(r, channels, n, shape, routing)
