@@ -326,3 +326,24 @@ def test_attach_takes_only_the_transforms_of_a_model_that_has_a_hyperprior(tiny:
     assert torch.equal(again.g_a[0].weight, tiny.g_a[0].weight)
     assert torch.equal(again.hyper.h_s[-1].bias, hyper.h_s[-1].bias)
     assert not torch.equal(again.int_b2, tiny.int_b2)  # the integer synthesis re-exported
+
+
+def test_the_effort_search_s_rate_is_the_hyperprior_s(tiny: HyperConvAutoencoder) -> None:
+    """At a level's own quality, soft_bits of rounded latents is the hyperprior's estimate
+    (level_bits), not the factorized density's; it has a gradient in the latents."""
+    from aecodec.effort import supports_refinement
+    from aecodec.models.conv import ConvAutoencoder, quality_position
+
+    assert supports_refinement(tiny)
+    levels = tiny.config.levels
+    q = 100.0
+    lo, hi, t = quality_position(q, levels)
+    level = hi if t >= 0.5 else lo
+    grid = torch.from_numpy(_grid(tiny, 4)).float()[None]
+    want = tiny.level_bits(grid, torch.tensor([level]))
+    got = tiny.soft_bits(grid, q)
+    assert torch.allclose(got, want, rtol=1e-4)
+    assert not torch.allclose(got, ConvAutoencoder.soft_bits(tiny, grid, q), rtol=1e-2)
+    z = (grid + 0.2).requires_grad_(True)
+    (g,) = torch.autograd.grad(tiny.soft_bits(z, q).sum(), [z])
+    assert torch.isfinite(g).all() and g.abs().sum() > 0

@@ -289,6 +289,21 @@ class HyperConvAutoencoder(ConvAutoencoder):
         scale = torch.exp2(self.hyper.log_scale(z, symbols.shape[-2:])) * g
         return self.hyper.symbol_bits(symbols, scale) + self.hyper.z_bits(z)
 
+    def soft_bits(self, z: torch.Tensor, quality: float) -> torch.Tensor:
+        """Bits per image of (soft-rounded) scaled latents ``z`` at ``quality`` under the
+        hyperprior, the rate the packer routes by (the effort search's rate term; the plain
+        model's factorized density would aim it at a code these files do not use): the side
+        symbols from the rounded latents, as the encoder makes them, held fixed within a step;
+        float32 even under autocast."""
+        enc, _ = self._gains_at(quality)
+        enc = enc.detach().to(z.device)
+        with torch.autocast(z.device.type, enabled=False):
+            zf = z.float()
+            with torch.no_grad():
+                side = torch.round(self.hyper.analysis(torch.round(zf) / enc)).clamp_(-Z_MAX, Z_MAX)
+                scale = torch.exp2(self.hyper.log_scale(side, zf.shape[-2:])) * enc
+            return self.hyper.symbol_bits(zf, scale) + self.hyper.z_bits(side)
+
     def set_integer(self, synthesis: IntSynthesis) -> None:
         """Store an exported synthesis and the current encoder gains as integers."""
         for i, layer in enumerate(synthesis.layers):
