@@ -50,7 +50,8 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     # a shipped model's name, or a weight file (tools/promote.py --save-candidate)
     lm = load_model_file(a.model) if Path(a.model).is_file() else load_shipped(a.model)
-    cache = Path(f"checkpoints/hyper/cache-{lm.name}-{a.faces}-{a.photos}.pt")
+    # keyed by the weights too: candidates of one run share a name, not their latents
+    cache = Path(f"checkpoints/hyper/cache-{lm.name}-{lm.weights_hash.hex()[:8]}-{a.faces}-{a.photos}.pt")
     if cache.exists():
         latents = torch.load(cache)
     else:
@@ -66,7 +67,7 @@ def main() -> None:
         latents = torch.cat([cache_latents(lm.model, p) for p in parts])
         cache.parent.mkdir(parents=True, exist_ok=True)
         torch.save(latents, cache)
-        print(f"cached {tuple(latents.shape)} latents in {time.time() - t0:.0f} s", flush=True)
+        print(f"cached {tuple(latents.shape)} latents in {time.time() - t0:.0f} s: {cache}", flush=True)
     hyper = HyperPrior(HyperConfig(latent_channels=latents.shape[1], channels=a.channels))
     if a.init:
         hyper.load_state_dict(torch.load(a.init)["state"])
