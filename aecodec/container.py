@@ -50,6 +50,7 @@ MODEL_IDS: dict[int, tuple[str, bytes]] = {i: (name, bytes.fromhex(h)) for i, (n
     ("linear-faces", "43912502c5208546"), ("pca-block", "04fdf0ff33182f38"),
     ("conv-photos.v8", "d6ec5e204cbe6095"),
     ("conv-photos.v9", "e1487e2d1b74ee8e"),
+    ("conv-faces.v2", "f99de5803e4cdfaa"),
 ], start=1)}
 _ID_OF = {model: i for i, model in MODEL_IDS.items()}
 

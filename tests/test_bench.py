@@ -334,7 +334,7 @@ def test_missing_extra_codecs_are_named_with_how_to_install_them(tmp_path: Path,
 
 def test_default_aecodec_models_are_the_plain_ones() -> None:
     names = codecs_module.aec_model_names()
-    assert "aec:" + resolve("conv-photos") in names and "aec:conv-faces" in names
+    assert "aec:" + resolve("conv-photos") in names and "aec:" + resolve("conv-faces") in names
     assert not [n for n in names if n.endswith("-denoise")]
     assert "aec:conv-photos-denoise" in codecs_module.aec_model_names(denoising=True)
 

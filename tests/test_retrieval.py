@@ -13,12 +13,13 @@ from skimage import data as skdata
 
 import aecodec
 from aecodec.cli.retrieval import index_cmd, similar_cmd
+from aecodec.weights import resolve
 from aecodec.errors import AecFormatError, AecInputError, AecOutputError
 from aecodec.retrieval import DESCRIPTORS, INDEX_FORMAT, Index, build_index, describe_symbols
 from aecodec.sheet import contact_sheet
 from aecodec.weights import load_shipped
 
-MODEL = "conv-faces"
+MODEL = resolve("conv-faces")  # the newest face version: what an index of "conv-faces" records
 
 
 @pytest.fixture(scope="module")
