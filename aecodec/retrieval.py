@@ -155,10 +155,11 @@ class Index:
 
     @classmethod
     def empty(cls, model: str = DEFAULT_INDEX_MODEL, quality: float = DEFAULT_QUALITY,
-              descriptor: str = DEFAULT_DESCRIPTOR) -> Index:
-        """An index with no entries for an installed ``model``."""
+              descriptor: str = DEFAULT_DESCRIPTOR, exact: bool = False) -> Index:
+        """An index with no entries for an installed ``model`` (a family means its newest
+        version; ``exact``: the exact name a file's header records, so version 1's bare name)."""
         _check_kind(descriptor)
-        lm = load_shipped(model)
+        lm = load_exact(model) if exact else load_shipped(model)
         return cls(lm.name, lm.weights_hash, check_quality(quality), descriptor)
 
     def __len__(self) -> int:
@@ -387,9 +388,11 @@ def build_index(paths: Iterable[str | Path], model: str | None = None, quality: 
     skipped and passed to ``on_skip(path, reason)``.
     """
     paths = list(paths)
-    if model is None:
-        model = _first_aec_model(expand_paths(paths, lambda p, r: None)) or DEFAULT_INDEX_MODEL
-    index = Index.empty(model, quality, descriptor)
+    exact = False
+    if model is None:  # a header's name is exact: files of conv-faces v1 index with v1, not v2
+        first = _first_aec_model(expand_paths(paths, lambda p, r: None))
+        model, exact = (first, True) if first else (DEFAULT_INDEX_MODEL, False)
+    index = Index.empty(model, quality, descriptor, exact=exact)
     index.update(paths, progress=progress, on_skip=on_skip)
     return index
 

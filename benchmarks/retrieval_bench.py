@@ -34,6 +34,7 @@ from aecodec.weights import load_shipped  # noqa: E402
 
 KS = (1, 5)
 LFW = "/work/shared/data/lfw/lfw.tgz"
+MODEL = ["conv-faces", "conv-faces"]  # the face model indexed (--model) and its version, for the rows
 
 
 def normalized(v: np.ndarray) -> np.ndarray:
@@ -113,20 +114,20 @@ def aecodec_rows(images: list[np.ndarray], names: list[str], label_of: dict[str,
     """conv-faces codes of the photos (three descriptors), of face crops, and eigenfaces codes."""
     rows: list[tuple[str, int, list[float]]] = []
     folder = base / "q50"
-    per = write_aecs(images, names, folder, "conv-faces", 50.0)
+    per = write_aecs(images, names, folder, MODEL[0], 50.0)
     t = time.perf_counter()
     centre = build_index([folder])
     per_aec = (time.perf_counter() - t) / len(images)
     size = np.mean([p.stat().st_size for p in folder.iterdir()])
-    notes.append(f"conv-faces q=50: compress {1000 * per:.0f} ms/image (batches of 16), index the `.aec` "
+    notes.append(f"{MODEL[1]} q=50: compress {1000 * per:.0f} ms/image (batches of 16), index the `.aec` "
                  f"files {1000 * per_aec:.1f} ms/file, mean file {size:.0f} B")
     for kind in ("centre", "full", "grid4"):
         ix = centre if kind == "centre" else build_index([folder], descriptor=kind)
-        rows.append((f"aecodec conv-faces q=50, 250x250 photo, `{kind}`", ix.vectors.shape[1],
+        rows.append((f"aecodec {MODEL[1]} q=50, 250x250 photo, `{kind}`", ix.vectors.shape[1],
                      loo_precision(ix, labels_of(ix, label_of))))
-    write_aecs([face_crop(im, 128) for im in images], names, base / "crop", "conv-faces", 50.0)
+    write_aecs([face_crop(im, 128) for im in images], names, base / "crop", MODEL[0], 50.0)
     ix = build_index([base / "crop"], descriptor="full")
-    rows.append(("aecodec conv-faces q=50, 128x128 face crop, `full`", ix.vectors.shape[1],
+    rows.append((f"aecodec {MODEL[1]} q=50, 128x128 face crop, `full`", ix.vectors.shape[1],
                  loo_precision(ix, labels_of(ix, label_of))))
     write_aecs([face_crop(im, 64) for im in images], names, base / "eig", "eigenfaces", 50.0)
     ix = build_index([base / "eig"])
@@ -143,7 +144,7 @@ def sweep_rows(images: list[np.ndarray], names: list[str], label_of: dict[str, i
     labs = labels_of(ref, label_of)
     rows.append(("index q=50, queries q=50", ref.vectors.shape[1], loo_precision(ref, labs)))
     for q in (20.0, 80.0):
-        write_aecs(images, names, base / f"q{q:g}", "conv-faces", q)
+        write_aecs(images, names, base / f"q{q:g}", MODEL[0], q)
         other = build_index([base / f"q{q:g}"])
         assert [Path(p).stem for p in other.paths] == [Path(p).stem for p in ref.paths]
         rows.append((f"index q={q:g}, queries q={q:g}", other.vectors.shape[1], loo_precision(other, labs)))
@@ -174,7 +175,11 @@ def main() -> None:
     ap.add_argument("--sweep", type=int, default=400, help="images in the quality sweep (0: none)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "retrieval.md"))
     ap.add_argument("--n-synthetic", type=int, default=10_000)
+    ap.add_argument("--model", default="conv-faces", help="the face model whose codes are indexed (a family: its newest version)")
     args = ap.parse_args()
+    from aecodec.weights import resolve
+    # "conv-faces.v1" names version 1, whose exact name is the bare family name
+    MODEL[:] = [args.model, args.model if ".v" in args.model else resolve(args.model)]
     torch.manual_seed(0)
 
     entries, images = lfw_images(args.lfw, "test", min_per_person=2, limit=args.limit)
@@ -192,7 +197,7 @@ def main() -> None:
         print(rows, flush=True)
         m = min(args.sweep, n)
         sweep = sweep_rows(images[:m], names[:m], label_of, base / "sweep", q50) if m else []
-        timings = timing_rows(rows[0][1], args.n_synthetic, next(q50.glob("*.aec")), images[0], "conv-faces")
+        timings = timing_rows(rows[0][1], args.n_synthetic, next(q50.glob("*.aec")), images[0], MODEL[0])
     rows += baseline_rows(images, labels)
     rows.append(("chance (random neighbours)", 0, [chance, chance]))
     write_report(Path(args.out), rows, sweep, m, timings, notes, n, len(counts), args)
@@ -238,7 +243,7 @@ def write_report(out: Path, rows: list[tuple[str, int, list[float]]], sweep: lis
         lines += ["", "## Across qualities", "",
                   f"`centre` descriptor, the first {m} of those images (a deterministic subset, to keep the run "
                   "short); the index and the queries may be made at different qualities.", "",
-                  *_table(sweep, "conv-faces codes")]
+                  *_table(sweep, f"{MODEL[1]} codes")]
     lines += ["", "## Search time", "",
               "Synthetic unit vectors of the `centre` descriptor's length, one query, k = 5, median of repeats.",
               "", "| operation | index | ms |", "|---|---|---|", *timings, ""]

@@ -247,3 +247,14 @@ def test_cli_update_accepts_the_quality_the_index_was_built_at(collection: Path,
     r = runner.invoke(index_cmd, [str(collection / "img" / "c1.png"), *args, "--update"])
     assert r.exit_code == 0, r.output
     assert len(Index.load(out)) == 2 and Index.load(out).quality == pytest.approx(33.3)
+
+
+def test_an_index_of_files_of_an_older_version_keeps_them(tmp_path: Path) -> None:
+    """Files written by conv-faces version 1 (header name `conv-faces`) index with version 1,
+    not with the family's newest version, which would skip every one of them."""
+    face = skdata.astronaut()[30:158, 170:298]
+    for i, q in enumerate((40, 60)):
+        (tmp_path / f"old{i}.aec").write_bytes(aecodec.compress(face, quality=q, model="conv-faces.v1"))
+    index = build_index([tmp_path])
+    assert index.model == "conv-faces" and len(index) == 2
+    assert resolve("conv-faces") != "conv-faces"  # the family has a newer version
