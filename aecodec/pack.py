@@ -790,9 +790,9 @@ def _section_orders(rid: np.ndarray, keys: np.ndarray | None, positions: int) ->
         return perms
     k = keys - keys.min() if n else keys
     span = int(k.max()) + 1 if n else 1
-    if (int(rid.max()) + 1 if n else 1) * span * n >= 1 << 62:  # no composite key: sort in steps
-        return perms + [at[np.lexsort((k, rid))], at[np.lexsort((-k, rid))],
-                        at[np.lexsort((at // positions, at % positions, k, rid))]]
+    if (int(rid.max()) + 1 if n else 1) * span * n >= 1 << 62:  # no composite key: the decoder's sorts, run by run
+        runs = [np.flatnonzero(rid == r) for r in range(int(rid.max()) + 1)]
+        return perms + [np.concatenate([_run_order(idx, o, keys, positions) for idx in runs]) for o in (1, 2, 3)]
     # (run, key, index) and the like are unique integers: any sort gives the stable order
     perms.append(np.argsort((rid * span + k) * n + at))
     perms.append(np.argsort((rid * span + (span - 1 - k)) * n + at))
@@ -886,7 +886,7 @@ def _pack_hyper_tables(v: np.ndarray, shape: tuple[int, ...], routing: Routing, 
     side = np.asarray(routing.side(v.reshape(shape)), np.int64)
     positions = int(np.prod(shape[1:]))
     if not side_search or positions > SIDE_SEARCH_UPTO:
-        return _hyper_tables_payload(v, shape, routing, side, level, compact, ordered)
+        return _hyper_tables_payload(v, shape, routing, side, level, compact, ordered, positions)
     # The side symbols only route: any of them decodes to the same image. On a small grid the
     # encoder's own are not always the cheapest file, so a few simpler ones are tried too.
     tried, best = [], None
@@ -895,22 +895,34 @@ def _pack_hyper_tables(v: np.ndarray, shape: tuple[int, ...], routing: Routing, 
         if any(np.array_equal(z, t) for t in tried):
             continue
         tried.append(z)
-        data = _hyper_tables_payload(v, shape, routing, z, level, compact, ordered)
+        data = _hyper_tables_payload(v, shape, routing, z, level, compact, ordered, positions)
         if best is None or len(data) < len(best):
             best = data
     return best
 
 
 def _hyper_tables_payload(v: np.ndarray, shape: tuple[int, ...], routing: Routing, side: np.ndarray,
-                          level: int, compact: bool, ordered: bool) -> bytes:
+                          level: int, compact: bool, ordered: bool, positions: int) -> bytes:
     tables = routing.tables
     zsec = _pack_tabled(_side_classes(tables, side.shape), _zigzag(side).ravel(), tables, 1, level, compact)
     classes = np.asarray(routing.route(side, shape), np.int64).ravel()
     keys = np.asarray(routing.scale_keys(side, shape), np.int64).ravel() if ordered else None
-    positions = int(np.prod(shape[1:]))
     tried = None if positions <= ALL_ORDERS_UPTO else GRID_ORDERS
     ysec = _pack_tabled(classes, _zigzag(v).ravel(), tables, 0, level, compact, keys, positions, tried)
     return b"".join([_varint(len(zsec)), zsec, ysec])
+
+
+def latent_run_picks(data: bytes, routing: Routing) -> list[tuple[int, int, bool]]:
+    """(table, order, all zero) of each run of a method 7 payload's latent section, read as
+    ``unpack`` reads them: what the encoder chose (benchmarks, tests)."""
+    r = _Reader(data, compact=True)
+    zlen = _read_varint(r, len(data), "side length")
+    r.take(zlen, "side symbols")
+    n = len(routing.tables.sets[0])
+    starts = int.from_bytes(r.take(_start_bytes(n), "run starts"), "little")
+    picks = r.take(1 + bin(starts).count("1"), "run tables")
+    mask = (_ORDERS - 1) << _ORDER_SHIFT
+    return [(p & ~_ZERO_RUN & ~mask, (p & mask) >> _ORDER_SHIFT, bool(p & _ZERO_RUN)) for p in picks]
 
 
 def ordered_ok(routing: Routing | None) -> bool:

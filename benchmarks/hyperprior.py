@@ -129,7 +129,7 @@ def main() -> None:
           "are encoded once and packed both ways (identical decoded images). bpp: whole `.aec` files; "
           "*estimate*: the hyperprior's own bits (its learned shape at the predicted scales, plus z); *class H*: the symbols' entropy "
           "given their classes plus z's real bytes, tables free; *payload / estimate*: method 7's payload (6's where the tables allow no orders, 4's "
-          "where the model has no tables) against the estimate. The hyperprior model's files use method 4 or 6 where "
+          "where the model has no tables) against the estimate. The hyperprior model's files use method 4 or 6-7 where "
           "it is the smallest (else the factorized methods, as the base's files). BD-rate: hyperprior files against "
           "factorized files, over the qualities below.\n")
     summary = []

@@ -68,15 +68,9 @@ def main() -> None:
                 dt7, (_, d7) = _timed(lambda: pack.pack(sym, method=pack.ORDERED, routing=routing))
                 assert np.array_equal(pack.unpack(d7, sym.shape, pack.ORDERED, routing), sym)
                 b6, b7, t6, t7 = b6 + len(d6), b7 + len(d7), t6 + dt6, t7 + dt7
-                r = pack._Reader(d7)
-                zlen = pack._read_varint(r, len(d7))
-                r.pos += zlen
-                n = len(routing.tables.sets[0])
-                starts = int.from_bytes(r.take(pack._start_bytes(n), "starts"), "little")
-                picks = r.take(1 + bin(starts).count("1"), "picks")
-                live = [p for p in picks if not p & 0x80]
+                live = [order for _, order, zero in pack.latent_run_picks(d7, routing) if not zero]
                 runs += len(live)
-                sorted_runs += sum(1 for p in live if p >> 5 & 3)
+                sorted_runs += sum(1 for order in live if order)
             k = len(images)
             print(f"| {name} | {q:g} | {b6 / k:.1f} | {b7 / k:.1f} | {100 * (b7 / b6 - 1):+.2f} % | "
                   f"{sorted_runs} of {runs} | {1000 * t6 / k:.1f} | {1000 * t7 / k:.1f} |", flush=True)

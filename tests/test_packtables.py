@@ -288,12 +288,7 @@ def test_method_7_is_never_larger_than_method_6_and_orders_runs_by_scale(tabled:
         assert len(data) <= n6  # raster order (order 0) is one of the tries
         assert np.array_equal(unpack(data, grid.shape, ORDERED, routing), grid)
         side = routing.side(grid)
-        zlen = packing._read_varint(packing._Reader(data), 1 << 20)
-        r = packing._Reader(data[len(packing._varint(zlen)) + zlen:])
-        n = len(routing.tables.sets[0])
-        starts = int.from_bytes(r.take(packing._start_bytes(n), ""), "little")
-        picks = r.take(1 + bin(starts).count("1"), "")
-        orders |= {p >> 5 & 3 for p in picks if not p & 0x80}
+        orders |= {order for _, order, zero in packing.latent_run_picks(data, routing) if not zero}
         assert len(np.unique(routing.scale_keys(side, grid.shape))) > 1
     assert orders <= {0, 1, 2, 3}
 
@@ -377,3 +372,18 @@ def test_the_side_search_only_shrinks_small_files_and_they_still_decode(tabled: 
     big = _grid(tabled, 9, 9, 9)  # over SIDE_SEARCH_UPTO positions: no search
     routing = tabled.routing(50)
     assert pack(big, routing=routing, side_search=True) == pack(big, routing=routing)
+
+
+@pytest.mark.parametrize("spread", [1, 1 << 58])
+def test_the_encoder_s_section_orders_are_the_decoder_s_run_orders(spread: int) -> None:
+    """Whether the keys fit one composite sort key or not (``spread``), each run's slice of the
+    encoder's permutations is what the decoder's ``_run_order`` rebuilds."""
+    rng = np.random.default_rng(11)
+    rid = rng.integers(0, 5, 240)
+    keys = rng.integers(-4, 4, 240) * spread
+    perms = packing._section_orders(rid, keys, 20)
+    ends = np.cumsum(np.bincount(rid, minlength=5))
+    for o, perm in enumerate(perms):
+        for r in range(5):
+            lo = ends[r - 1] if r else 0
+            assert np.array_equal(perm[lo:ends[r]], packing._run_order(np.flatnonzero(rid == r), o, keys, 20))
