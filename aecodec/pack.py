@@ -965,11 +965,12 @@ PARALLEL_MAX = 1 << 22
 
 
 # With a model's stream tables, the methods worth trying depend on the grid (latent positions,
-# H * W; benchmarks/pack_choice.md, 344 files of the default model): below 64 positions (128 px)
-# method 2 wins a few files; from there only method 6 did (one tie), except on whole photos
-# (651 positions), where method 4 won 3 of 32. Trying no more than that saves most of the
-# packing time of a 250x250 face and cost no byte on those 344 files.
-TABLES_PLAIN_BELOW, TABLES_HYPER_FROM = 64, 512
+# H * W; benchmarks/pack_choice.md): below 64 positions (128 px) method 2 wins a few files;
+# from there method 6 (v7's tables) won every file but 3 of 32 whole BSDS500 photos (651
+# positions), which method 4 won. With method 7 (v9's tables) method 4 won none of 64 files of
+# 651-2,752 positions (BSDS500, 768x512), but 3 of 6 at 10,880 (2048x1360, by 0.1-0.3 %): it is
+# tried from ``ORDERED_HYPER_FROM``, which spares a 768x512 photo's encode half its packing.
+TABLES_PLAIN_BELOW, TABLES_HYPER_FROM, ORDERED_HYPER_FROM = 64, 512, 8192
 
 
 def candidates_for(shape: tuple[int, ...], routing: Routing | None) -> list[int]:
@@ -983,8 +984,10 @@ def candidates_for(shape: tuple[int, ...], routing: Routing | None) -> list[int]
     positions = int(np.prod(shape[1:]))
     # Method 6 stands in for 5: its stages are never more than a byte larger, mostly 8-10 smaller;
     # and 7 for 6, whose files it would write byte for byte but for the method byte.
-    return ((plain if positions < TABLES_PLAIN_BELOW else []) + ([HYPER] if positions >= TABLES_HYPER_FROM else [])
-            + [ORDERED if ordered_ok(routing) else COMPACT])
+    ordered = ordered_ok(routing)
+    hyper_from = ORDERED_HYPER_FROM if ordered else TABLES_HYPER_FROM
+    return ((plain if positions < TABLES_PLAIN_BELOW else []) + ([HYPER] if positions >= hyper_from else [])
+            + [ORDERED if ordered else COMPACT])
 
 
 def pack(symbols: np.ndarray, method: int | None = None, level: int | None = None,

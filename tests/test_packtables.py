@@ -247,7 +247,8 @@ def test_pack_tries_the_methods_that_win_at_each_grid_size(tabled: HyperConvAuto
     # method 7 stands in for 6 (the same bytes where every run keeps its raster order)
     assert candidates_for((12, 4, 4), routing) == [PLANAR, LADDER, CONTEXT, ORDERED]  # tiny: 1-3 win some
     assert candidates_for((12, 10, 10), routing) == [ORDERED]
-    assert candidates_for((12, 32, 32), routing) == [HYPER, ORDERED]  # photo-sized: 4 wins some
+    assert candidates_for((12, 32, 32), routing) == [ORDERED]  # photo-sized: 4 won none against 7
+    assert candidates_for((12, 96, 96), routing) == [HYPER, ORDERED]  # 2 megapixels and up: 4 wins some
     assert candidates_for((12, 32, 32), None) == [PLANAR, LADDER, CONTEXT]
     assert candidates_for((160, 32, 32), None) == [LADDER, CONTEXT]  # over TRY_ALL_MAX: no planar
     plain = HyperConvAutoencoder(dataclasses.replace(tabled.config, table_bytes=0))
