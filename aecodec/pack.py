@@ -427,7 +427,7 @@ def _runs(classes: np.ndarray, x: np.ndarray, n: int = ctx.CLASSES) -> list[tupl
     """Cut the ``n`` classes (ordered by predicted scale) into runs [lo, hi) by dynamic
     programming on estimated size, so that a run exists only where its own stream pays; no run
     is empty."""
-    hist = np.bincount(classes * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
+    hist = np.bincount(classes.astype(np.int32) * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
     cum = np.concatenate([np.zeros((1, 257)), np.cumsum(hist, axis=0, dtype=np.float64)])
     best, back = [0.0] + [np.inf] * n, [0] * (n + 1)
     for j in range(1, n + 1):
@@ -710,7 +710,7 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
     """Cut the classes into runs (lo, hi, table) by dynamic programming on estimated bytes: a
     run's symbols under its table's costs, a frame per stage they reach and its table byte."""
     n = len(tables)
-    hist = np.bincount(classes * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
+    hist = np.bincount(classes.astype(np.int32) * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
     cum = np.concatenate([np.zeros((1, 257)), np.cumsum(hist, axis=0, dtype=np.float64)])
     cost = np.stack([t.cost for t in tables]).astype(np.float64) / (8 * _COST_UNITS)  # bytes per symbol
     # stage k of table t is reached by values >= reach[t][k] (stage 0 by any value)
@@ -779,25 +779,37 @@ def _run_order(idx: np.ndarray, order: int, keys: np.ndarray | None, positions: 
     return idx[np.argsort(-k if order == 2 else k, kind="stable")]
 
 
-def _section_orders(rid: np.ndarray, keys: np.ndarray | None, positions: int) -> list[np.ndarray]:
-    """Every run's symbols in each order at once: permutations of the section whose slice for run
+def _section_order(rid: np.ndarray, keys: np.ndarray | None, positions: int, order: int) -> np.ndarray:
+    """Every run's symbols in ``order`` at once: a permutation of the section whose slice for run
     ``r`` (the runs in turn) is ``_run_order`` of its indices, the decoder's per-run sort; one
-    sort of the whole section an order (``keys``: None, order 0 alone)."""
+    sort of the whole section (``keys``: None, order 0 alone). One order at a time, so a large
+    grid holds one permutation beside order 0's, not all four (a 24-megapixel compress peaked at
+    2.16 GB with all four held)."""
+    if order == 0:
+        return np.argsort(rid.astype(np.int16, copy=False), kind="stable")  # (runs <= 127) radix sort: 4x quicker
     n = len(rid)
-    at = np.arange(n, dtype=np.int64)
-    perms = [np.argsort(rid.astype(np.int16), kind="stable")]  # (runs <= 32) radix sort: 4x quicker
-    if keys is None:
-        return perms
-    k = keys - keys.min() if n else keys
-    span = int(k.max()) + 1 if n else 1
+    low = int(keys.min()) if n else 0
+    span = int(keys.max()) - low + 1 if n else 1
     if (int(rid.max()) + 1 if n else 1) * span * n >= 1 << 62:  # no composite key: the decoder's sorts, run by run
         runs = [np.flatnonzero(rid == r) for r in range(int(rid.max()) + 1)]
-        return perms + [np.concatenate([_run_order(idx, o, keys, positions) for idx in runs]) for o in (1, 2, 3)]
-    # (run, key, index) and the like are unique integers: any sort gives the stable order
-    perms.append(np.argsort((rid * span + k) * n + at))
-    perms.append(np.argsort((rid * span + (span - 1 - k)) * n + at))
-    perms.append(np.argsort((rid * span + k) * n + (at % positions) * (n // positions) + at // positions))
-    return perms
+        return np.concatenate([_run_order(idx, order, keys, positions) for idx in runs])
+    # (run, key, index) and the like are unique integers: any sort gives the stable order. Built
+    # in place: on a 24-megapixel grid each temporary is 120 MB.
+    key = rid.astype(np.int64)
+    key *= span
+    if order == 2:
+        key += span - 1 + low
+        key -= keys
+    else:
+        key += keys
+        key -= low
+    key *= n
+    at = np.arange(n, dtype=np.int64)
+    if order == 3:
+        at = np.multiply(at % positions, n // positions) + at // positions
+    key += at
+    del at
+    return np.argsort(key)
 
 
 def _run_body(x_run: np.ndarray, table, s: int, t: int, tables: _Tables, level: int, compact: bool) -> bytes:
@@ -822,26 +834,29 @@ def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, le
     n = len(tables.sets[s])
     runs = _tabled_runs(classes, x, tables.sets[s])  # the same runs as method 5: a price of 6-9
     # bytes a stage for method 6 was no better overall on 8 faces and their 64x64 crops
-    run_of = np.zeros(n, np.int64)
+    run_of = np.zeros(n, np.int16)  # at most 127 runs (a class table byte)
     for r, (lo, hi, _) in enumerate(runs):
         run_of[lo:hi] = r
     rid = run_of[classes]
-    perms = _section_orders(rid, keys, positions)
-    orders = range(len(perms)) if tried_orders is None or keys is None else tried_orders
+    del classes
+    orders = [0] if keys is None else sorted(range(_ORDERS) if tried_orders is None else tried_orders)
     ends = np.cumsum(np.bincount(rid, minlength=len(runs)))
-    picks, bodies = [], []
-    for r, (_, _, t) in enumerate(runs):
-        lo, hi = (ends[r - 1] if r else 0), ends[r]
-        if not x[perms[0][lo:hi]].any():
-            picks.append(t | _ZERO_RUN)
-            continue
-        table = tables.sets[s][t]
-        tried = [(_run_body(x[perms[o][lo:hi]], table, s, t, tables, level, compact), o) for o in orders]
-        body, order = min(tried, key=lambda b: len(b[0]))  # the lowest order on ties
-        picks.append(t | order << _ORDER_SHIFT)
-        bodies.append(body)
+    bounds = [(ends[r - 1] if r else 0, ends[r]) for r in range(len(runs))]
+    first = _section_order(rid, keys, positions, 0)
+    live = [r for r, (lo, hi) in enumerate(bounds) if x[first[lo:hi]].any()]
+    best: dict[int, tuple[bytes, int]] = {}
+    for o in orders:  # the lowest order on ties: tried in turn, a later one kept only if smaller
+        perm = first if o == 0 else _section_order(rid, keys, positions, o)
+        for r in live:
+            lo, hi = bounds[r]
+            t = runs[r][2]
+            body = _run_body(x[perm[lo:hi]], tables.sets[s][t], s, t, tables, level, compact)
+            if r not in best or len(body) < len(best[r][0]):
+                best[r] = (body, o)
+        del perm
+    picks = [t | (best[r][1] << _ORDER_SHIFT if r in best else _ZERO_RUN) for r, (_, _, t) in enumerate(runs)]
     return b"".join([sum(1 << (lo - 1) for lo, _, _ in runs[1:]).to_bytes(_start_bytes(n), "little"),
-                     bytes(picks), *bodies])
+                     bytes(picks), *(best[r][0] for r in live)])
 
 
 def _unpack_tabled(r: _Reader, classes: np.ndarray, tables: _Tables, s: int, ordered: bool = False,
@@ -905,10 +920,10 @@ def _hyper_tables_payload(v: np.ndarray, shape: tuple[int, ...], routing: Routin
                           level: int, compact: bool, ordered: bool, positions: int) -> bytes:
     tables = routing.tables
     zsec = _pack_tabled(_side_classes(tables, side.shape), _zigzag(side).ravel(), tables, 1, level, compact)
-    classes = np.asarray(routing.route(side, shape), np.int64).ravel()
-    keys = np.asarray(routing.scale_keys(side, shape), np.int64).ravel() if ordered else None
+    keys = np.asarray(routing.scale_keys(side, shape), np.int32).ravel() if ordered else None
     tried = None if positions <= ALL_ORDERS_UPTO else GRID_ORDERS
-    ysec = _pack_tabled(classes, _zigzag(v).ravel(), tables, 0, level, compact, keys, positions, tried)
+    ysec = _pack_tabled(np.asarray(routing.route(side, shape), np.int16).ravel(), _zigzag(v).ravel(), tables, 0,
+                        level, compact, keys, positions, tried)
     return b"".join([_varint(len(zsec)), zsec, ysec])
 
 
