@@ -28,11 +28,12 @@ terms, stay under 2**36), so any summation order, thread count or BLAS gives the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
@@ -121,6 +122,34 @@ class HyperPrior(nn.Module):
 # The integer synthesis.
 
 
+# A product smaller than this many multiply-adds runs on one thread: with 2 threads torch's
+# float64 products of a face's size (256 x 864 by 864 x 160) took 8 ms against 1 ms on one,
+# and the integer synthesis of a 250x250 face 71 ms against 5, with the other core busy (the
+# training run; a batch's reader thread does the same). Exact either way.
+ONE_THREAD_BELOW = 1 << 26
+_THREADS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _one_thread(small: bool) -> Iterator[None]:
+    """Run the block on one torch thread if ``small`` (else as it is)."""
+    if not small:
+        yield
+        return
+    with _THREADS_LOCK:  # the thread count is the process's: one change at a time, always restored
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+
+def _product(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+    with _one_thread(a.shape[0] * a.shape[1] * b.shape[1] < ONE_THREAD_BELOW):
+        torch.matmul(a, b, out=out)
+
+
 def _conv_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int) -> np.ndarray:
     """Stride-1 convolution (padding k // 2) of ``x`` (C, H, W) by ``weight`` (O, C*k*k):
     (H * W, O) sums, as im2col products of at most ``rows`` output positions at a time."""
@@ -136,7 +165,7 @@ def _conv_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int) -> np.ndarr
         # torch's float64 product, not numpy's: numpy's BLAS (OpenBLAS) runs its own threads,
         # which spin against torch's on a small machine (a 250x250 face took 118 ms with 2
         # threads against 26 with 1; benchmarks/face_latency.md). Exact either way (integers).
-        torch.matmul(torch.from_numpy(np.require(cols, requirements=("C", "W"))), wt, out=torch.from_numpy(out[top * w:(top + n) * w]))
+        _product(torch.from_numpy(np.require(cols, requirements=("C", "W"))), wt, torch.from_numpy(out[top * w:(top + n) * w]))
     return out
 
 
@@ -363,7 +392,9 @@ class HyperRouting:
 
     def side(self, grid: np.ndarray) -> np.ndarray:
         enc, _ = self.model._gains_at(self.quality)
-        with torch.inference_mode():
+        # the hyper analysis of a small grid (a face's: 160 x 16 x 16) on one thread, as the
+        # synthesis's products (ONE_THREAD_BELOW)
+        with torch.inference_mode(), _one_thread(np.size(grid) * 9 * self.model.config.hyper_channels < ONE_THREAD_BELOW):
             y = torch.from_numpy(np.asarray(grid, np.float32))[None].to(enc.device) / enc
             z = torch.round(self.model.hyper.analysis(y)).clamp_(-Z_MAX, Z_MAX)
         return z[0].cpu().numpy().astype(np.int64)
