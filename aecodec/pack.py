@@ -983,7 +983,8 @@ PARALLEL_MAX = 1 << 22
 # H * W; benchmarks/pack_choice.md): below 64 positions (128 px) method 2 wins a few files;
 # from there method 6 (v7's tables) won every file but 3 of 32 whole BSDS500 photos (651
 # positions), which method 4 won. With method 7 (v9's tables) method 4 won none of 64 files of
-# 651-2,752 positions (BSDS500, 768x512), but 3 of 6 at 10,880 (2048x1360, by 0.1-0.3 %): it is
+# 651-2,752 positions (BSDS500, 768x512), but 2 of 8 at 10,880 (2048x1360; by up to 0.3 % in a
+# scratch check, where 7 won others by up to 0.6 %): it is
 # tried from ``ORDERED_HYPER_FROM``, which spares a 768x512 photo's encode half its packing.
 TABLES_PLAIN_BELOW, TABLES_HYPER_FROM, ORDERED_HYPER_FROM = 64, 512, 8192
 
