@@ -427,7 +427,7 @@ def _runs(classes: np.ndarray, x: np.ndarray, n: int = ctx.CLASSES) -> list[tupl
     """Cut the ``n`` classes (ordered by predicted scale) into runs [lo, hi) by dynamic
     programming on estimated size, so that a run exists only where its own stream pays; no run
     is empty."""
-    hist = np.bincount(classes.astype(np.int32) * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
+    hist = np.bincount(classes * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
     cum = np.concatenate([np.zeros((1, 257)), np.cumsum(hist, axis=0, dtype=np.float64)])
     best, back = [0.0] + [np.inf] * n, [0] * (n + 1)
     for j in range(1, n + 1):
@@ -984,8 +984,8 @@ PARALLEL_MAX = 1 << 22
 # from there method 6 (v7's tables) won every file but 3 of 32 whole BSDS500 photos (651
 # positions), which method 4 won. With method 7 (v9's tables) method 4 won none of 64 files of
 # 651-2,752 positions (BSDS500, 768x512), but 2 of 8 at 10,880 (2048x1360; by up to 0.3 % in a
-# scratch check, where 7 won others by up to 0.6 %): it is
-# tried from ``ORDERED_HYPER_FROM``, which spares a 768x512 photo's encode half its packing.
+# scratch check, where 7 won others by up to 0.6 %): it is tried from ``ORDERED_HYPER_FROM``,
+# which spares a 768x512 photo's encode half its packing.
 TABLES_PLAIN_BELOW, TABLES_HYPER_FROM, ORDERED_HYPER_FROM = 64, 512, 8192
 
 
