@@ -115,3 +115,19 @@ def test_a_run_from_a_hyperprior_model_trains_it_jointly(tmp_path: Path) -> None
     model = model_from_resume(ck)
     assert not torch.equal(model.hyper.h_a[0].weight, hyper.h_a[0].weight)
     assert np.isfinite(out["eval"]["photos_L0_bpp"]) and out["eval"]["photos_L0_bpp"] > 0
+
+
+def test_a_denoising_run_trains_on_noisy_inputs_and_scores_against_clean_ones(tmp_path: Path) -> None:
+    from aecodec.train.longrun import add_noise, eval_loss
+    torch.set_num_threads(1)
+    x = torch.rand(2, 3, 32, 32)
+    a = add_noise(x, 0.1, torch.Generator().manual_seed(5))
+    assert torch.equal(a, add_noise(x, 0.1, torch.Generator().manual_seed(5))) and 0 <= a.min() and a.max() <= 1
+    assert 0.07 < float((a - x).std()) < 0.11  # clipping trims a little of σ = 0.1
+    cfg = _cfg(tmp_path)
+    cfg.denoise_sigma = 0.2
+    out = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), max_steps=2)
+    assert out["step"] == 2 and np.isfinite(out["eval"]["photos_L0_psnr"])
+    model = model_from_resume(load_resume(cfg.resume_point))
+    same, other = eval_loss(model, a, levels=(0,)), eval_loss(model, a, levels=(0,), target=x)
+    assert same["L0_bpp"] == other["L0_bpp"] and same["L0_psnr"] != other["L0_psnr"]

@@ -17,6 +17,12 @@ specialist family such as ``conv-faces``, against the default model as well: nam
 version stays installed for good, so one is not worth shipping for noise. ``--write`` then saves ``weights/<family>.vN.pt``
 (float16, with a card of the run and these measurements, and its JSON card ``.json`` beside it), makes its golden files, and appends
 the result to ``benchmarks/training/gate.md``; released versions are never touched.
+
+A denoising run (``denoise_sigma`` > 0 in its config, e.g. ``configs/run-photos-denoise.json``)
+is gated on noisy inputs: every test image gets seeded Gaussian noise of σ = denoise_sigma / 2
+(rounded to 8 bits, as in ``benchmarks/denoise.md``) and PSNR is measured against the clean
+image; the rival is the family's newest version only (a plain model cannot reach the twins'
+PSNR range, so BD-rate against it has no overlap).
 """
 
 from __future__ import annotations
@@ -48,8 +54,29 @@ def test_sets(n_faces: int, n_photos: int) -> dict[str, list[tuple[str, "object"
     return {"faces": faces, "photos": photos}
 
 
+def noisy_sets(sets, sigma: float):
+    """Each image of ``sets`` as (name, noisy 8-bit input, clean reference), seeded per image."""
+    import zlib
+
+    import numpy as np
+    out = {}
+    for set_name, images in sets.items():
+        out[set_name] = []
+        for name, img in images:
+            rng = np.random.default_rng([zlib.crc32(f"{set_name}/{name}".encode()), round(sigma * 1000)])
+            noisy = img / 255.0 + sigma * rng.standard_normal(img.shape)
+            out[set_name].append((name, np.round(np.clip(noisy, 0, 1) * 255).astype(np.uint8), img))
+    return out
+
+
+def _input_and_reference(entry):
+    """(input, reference) of a test entry: (name, image) or (name, noisy input, clean reference)."""
+    return (entry[1], entry[2]) if len(entry) > 2 else (entry[1], entry[1])
+
+
 def measure(lm, images, qualities) -> tuple[list[float], list[float]]:
-    """Mean real bpp and mean PSNR per quality of a loaded model over ``images``."""
+    """Mean real bpp and mean PSNR (against each entry's reference) per quality of a loaded
+    model over ``images``."""
     import numpy as np
 
     from aecodec.bench.metrics import psnr
@@ -59,11 +86,12 @@ def measure(lm, images, qualities) -> tuple[list[float], list[float]]:
     bpps, psnrs = [], []
     for q in qualities:
         b, p = [], []
-        for _, img in images:
+        for entry in images:
+            img, ref = _input_and_reference(entry)
             enc = encode_prepared(lm, [load_image(img)], q)[0]
             out = np.asarray(decode_with(read(enc.data), lm).convert("RGB"))
             b.append(len(enc.data) * 8 / (img.shape[0] * img.shape[1]))
-            p.append(psnr(img, out))
+            p.append(psnr(ref, out))
         bpps.append(float(np.mean(b)))
         psnrs.append(float(np.mean(p)))
     return bpps, psnrs
@@ -77,11 +105,12 @@ def jpeg_curve(images, qualities=range(5, 100, 5)) -> tuple[list[float], list[fl
     bpps, psnrs = [], []
     for q in qualities:
         b, p = [], []
-        for _, img in images:
+        for entry in images:
+            img, ref = _input_and_reference(entry)
             buf = io.BytesIO()
             Image.fromarray(img).save(buf, "JPEG", quality=int(q), optimize=True, subsampling="4:2:0")
             b.append(buf.tell() * 8 / (img.shape[0] * img.shape[1]))
-            p.append(psnr(img, np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))))
+            p.append(psnr(ref, np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))))
         bpps.append(float(np.mean(b)))
         psnrs.append(float(np.mean(p)))
     return bpps, psnrs
@@ -185,6 +214,9 @@ def main() -> None:
         return
     t0 = time.time()
     sets = test_sets(args.faces, args.photos)
+    sigma = cfg.denoise_sigma / 2
+    if sigma:
+        sets = noisy_sets(sets, sigma)
     with tempfile.TemporaryDirectory() as tmp:
         cand, ck = candidate(cfg, Path(tmp)) if not args.weights else from_file(args.weights)
         current = load_shipped(cfg.family)
@@ -195,13 +227,13 @@ def main() -> None:
         # measured under the name and container id it would ship with: an unreleased model's
         # files would otherwise carry a named header, ~20 bytes more than they will
         models = {"candidate": LoadedModel(target, cand.model, cand.weights_hash, cand.card), current.name: current}
-        if "conv-faces" != cfg.family:
+        if "conv-faces" != cfg.family and not sigma:
             face = load_shipped("conv-faces")
             models[face.name] = face
         # a specialist family must also beat the default on its own sets: a user who names it
         # expects smaller files than the model they get by naming none
         rivals = [current.name]
-        if cfg.family != DEFAULT_MODEL:
+        if cfg.family != DEFAULT_MODEL and not sigma:
             default = load_shipped(DEFAULT_MODEL)
             models.setdefault(default.name, default)
             rivals.append(default.name)
@@ -230,6 +262,7 @@ def main() -> None:
         lines = [f"## {time.strftime('%Y-%m-%d %H:%M')}: {what} against {current.name}",
                  "", f"`python tools/promote.py {' '.join(sys.argv[1:])}` "
                  f"({len(sets['faces'])} LFW test faces 250x250, {len(sets['photos'])} BSDS500 test photos; "
+                 f"{f'inputs with Gaussian noise σ = {sigma:g}, PSNR against the clean images; ' if sigma else ''}"
                  f"qualities {QUALITIES[0]}-{QUALITIES[-1]}; {time.time() - t0:.0f} s)", "",
                  "| set | codec | bpp q1 → q100 | PSNR q1 → q100 | BD-rate vs JPEG |", "|---|---|---|---|---|", *rows, ""]
         for set_name in curves:

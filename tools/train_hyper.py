@@ -3,7 +3,9 @@
     python tools/train_hyper.py conv-photos.v4 --steps 3000 --out weights/resume/hyper-photos-v4.pt [--init PREVIOUS.pt]
 
 Caches g_a latents of training faces (LFW train people, 250x250 padded to 256) and photo tiles
-(256x256; the run config's folders) once, under checkpoints/hyper/, then trains on them.
+(256x256; the run config's folders) once, under checkpoints/hyper/, then trains on them. For a
+denoising run's config (``denoise_sigma`` > 0) the cached latents are of noisy inputs, as the
+twin sees them: σ drawn per image from [0, denoise_sigma], rounded to 8 bits.
 """
 from __future__ import annotations
 
@@ -30,6 +32,17 @@ def pad256(stack: torch.Tensor) -> torch.Tensor:
     return x.round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
+def noisy_u8(stack: torch.Tensor, max_sigma: float, gen: torch.Generator, chunk: int = 256) -> torch.Tensor:
+    """(N, H, W, 3) uint8 images plus Gaussian noise, σ drawn per image from [0, max_sigma]."""
+    out = torch.empty_like(stack)
+    for i in range(0, len(stack), chunk):
+        x = stack[i:i + chunk].float() / 255.0
+        sigma = torch.rand(len(x), 1, 1, 1, generator=gen) * max_sigma
+        x = x + sigma * torch.randn(x.shape, generator=gen)
+        out[i:i + chunk] = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model", help="a shipped model's name, or a weight file")
@@ -51,12 +64,14 @@ def main() -> None:
     # a shipped model's name, or a weight file (tools/promote.py --save-candidate)
     lm = load_model_file(a.model) if Path(a.model).is_file() else load_shipped(a.model)
     # keyed by the weights too: candidates of one run share a name, not their latents
-    cache = Path(f"checkpoints/hyper/cache-{lm.name}-{lm.weights_hash.hex()[:8]}-{a.faces}-{a.photos}.pt")
+    cfg = RunConfig.from_file(a.config)
+    noise = f"-noisy{cfg.denoise_sigma:g}" if cfg.denoise_sigma else ""
+    cache = Path(f"checkpoints/hyper/cache-{lm.name}-{lm.weights_hash.hex()[:8]}-{a.faces}-{a.photos}{noise}.pt")
     if cache.exists():
         latents = torch.load(cache)
     else:
         t0 = time.time()
-        faces, photos = load_stacks(RunConfig.from_file(a.config))
+        faces, photos = load_stacks(cfg)
         gen = torch.Generator().manual_seed(1)
         parts = []
         if faces is not None and a.faces:
@@ -64,6 +79,8 @@ def main() -> None:
         if photos is not None and a.photos:
             parts.append(photos[torch.randperm(len(photos), generator=gen)[:a.photos]])
         del faces, photos
+        if cfg.denoise_sigma:
+            parts = [noisy_u8(p, cfg.denoise_sigma, gen) for p in parts]
         latents = torch.cat([cache_latents(lm.model, p) for p in parts])
         cache.parent.mkdir(parents=True, exist_ok=True)
         torch.save(latents, cache)

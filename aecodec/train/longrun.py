@@ -18,6 +18,11 @@ each working session resumes where the last one stopped. This module owns that r
 A constant learning rate, because a run that never ends has no schedule to decay along;
 the EMA stands in for the decay. Mixed data: each batch draws faces and photos in the
 proportion ``face_fraction``, so one general model learns both.
+
+A denoising twin (``denoise_sigma`` > 0) trains the same way on noisy inputs and clean
+targets: each crop gets Gaussian noise with σ drawn uniformly from [0, denoise_sigma]
+(pixels in [0, 1], clipped), and its learning curve codes the held-out crops with fixed,
+seeded noise of σ = denoise_sigma / 2, measuring against the clean crops.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from aecodec.models.base import CodecModel
 from aecodec.train.data import folder_images, lfw_images, random_batch, tile_stack
 from aecodec.train.loop import optimizer_step, param_groups
 
-__all__ = ["RunConfig", "run_session", "load_resume", "latest_resume", "model_from_resume", "split_of", "eval_sets", "EVAL_LEVELS"]
+__all__ = ["RunConfig", "run_session", "add_noise", "load_resume", "latest_resume", "model_from_resume", "split_of", "eval_sets", "EVAL_LEVELS"]
 
 EVAL_LEVELS = (2, 6, 10)
 
@@ -75,6 +80,7 @@ class RunConfig:
     eval_every_s: float = 900.0
     resume_point: str = "weights/resume/run.pt"
     curve: str = "benchmarks/training/run.csv"
+    denoise_sigma: float = 0.0  # > 0: a denoising twin (noisy inputs, clean targets)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
@@ -138,8 +144,10 @@ def eval_sets(cfg: RunConfig, faces_n: int = 24, photos_n: int = 12) -> list[tup
 
 @torch.inference_mode()
 def eval_loss(model: CodecModel, x: torch.Tensor, levels: tuple[int, ...] = EVAL_LEVELS,
-              chunk: int = 4) -> dict[str, float]:
-    """Per level: PSNR (dB), estimated bpp and λ·255²·MSE + bpp of rounded latents (float32)."""
+              chunk: int = 4, target: torch.Tensor | None = None) -> dict[str, float]:
+    """Per level: PSNR (dB), estimated bpp and λ·255²·MSE + bpp of rounded latents (float32),
+    coding ``x`` and measuring against ``target`` (default: ``x`` itself)."""
+    target = x if target is None else target
     out: dict[str, float] = {}
     model.eval()
     lambdas = model.lambdas
@@ -148,13 +156,13 @@ def eval_loss(model: CodecModel, x: torch.Tensor, levels: tuple[int, ...] = EVAL
         mse_sum, bits_sum = 0.0, 0.0
         psnrs = []
         for i in range(0, len(x), chunk):
-            xb = x[i:i + chunk]
+            xb, tb = x[i:i + chunk], target[i:i + chunk]
             lvl = torch.full((len(xb),), lv, dtype=torch.long, device=xb.device)
             y = model.g_a(xb).float()
             z = torch.round(y * torch.exp(model._log_gains()[lvl])[:, :, None, None])
             bits = model.level_bits(z, lvl)
             xh = model.g_s(z * torch.exp(model.log_inv_gain[lvl])[:, :, None, None]).clamp(0, 1)
-            mse = ((xh - xb) ** 2).mean(dim=(1, 2, 3))
+            mse = ((xh - tb) ** 2).mean(dim=(1, 2, 3))
             psnrs += (-10 * torch.log10(mse.clamp_min(1e-10))).tolist()
             mse_sum += float(mse.sum())
             bits_sum += float(bits.sum())
@@ -164,6 +172,12 @@ def eval_loss(model: CodecModel, x: torch.Tensor, levels: tuple[int, ...] = EVAL
         out[f"L{lv}_bpp"] = bpp
         out[f"L{lv}_loss"] = float(lambdas[lv]) * 255.0**2 * mse_sum / n + bpp
     return out
+
+
+def add_noise(x: torch.Tensor, sigma: torch.Tensor | float, gen: torch.Generator) -> torch.Tensor:
+    """``x`` (pixels in [0, 1]) plus Gaussian noise of standard deviation ``sigma``, clipped."""
+    noise = torch.randn(x.shape, generator=gen).to(x.device)
+    return (x + torch.as_tensor(sigma, device=x.device) * noise).clamp(0, 1)
 
 
 def _build_from(cfg: RunConfig) -> CodecModel:
@@ -274,6 +288,9 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
     faces = None if faces is None else faces.to(dev)
     photos = None if photos is None else photos.to(dev)
     sets = [(n, x.to(dev)) for n, x in eval_sets(cfg)]
+    # (name, input, target): a denoising twin codes seeded noisy crops, measured against clean ones
+    sets = [(n, add_noise(x, cfg.denoise_sigma / 2, torch.Generator().manual_seed(1234 + i)) if cfg.denoise_sigma
+             else x, x) for i, (n, x) in enumerate(sets)]
     log(f"data: {0 if faces is None else len(faces)} faces, {0 if photos is None else len(photos)} photo tiles "
         f"({time.perf_counter() - t_load:.0f} s to load)")
     gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -295,8 +312,8 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
 
     def curve_point() -> dict[str, float]:
         row: dict[str, Any] = {"step": step, "cpu_h": round((cpu_s + time.process_time() - c0) / 3600, 4)}
-        for set_name, x in sets:
-            for k, v in eval_loss(ema, x).items():
+        for set_name, x, target in sets:
+            for k, v in eval_loss(ema, x, target=target).items():
                 row[f"{set_name}_{k}"] = round(v, 4)
         ema.train()
         _append_curve(Path(cfg.curve), row)
@@ -321,8 +338,11 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
             parts.append(random_batch(photos, cfg.batch - n_face, min(cfg.crop, photos.shape[1]), gen, True))
         x = torch.cat(parts) if len(parts) > 1 else parts[0]
         level = torch.randint(0, levels, (x.shape[0],), generator=gen).to(dev)
+        inp = x
+        if cfg.denoise_sigma:
+            inp = add_noise(x, torch.rand(x.shape[0], 1, 1, 1, generator=gen).to(dev) * cfg.denoise_sigma, gen)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = model(x, level)
+            out = model(inp, level)
         mse = ((out.x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
         bpp = out.bits / (x.shape[2] * x.shape[3])
         loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
