@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Iterator, Sequence, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -142,8 +142,16 @@ def _real_choice(lm: LoadedModel, prep: PreparedImage, quality: float, candidate
 def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: float,
                     effort: int = effort_search.DEFAULT_EFFORT) -> list[Encoded]:
     """Encode images of one size in one forward pass (at effort ≥ 2, one batched search)."""
+    return _encode_parts(lm, preps, quality, effort)()
+
+
+def _encode_parts(lm: LoadedModel, preps: Sequence[PreparedImage], quality: float,
+                  effort: int) -> Callable[[], list[Encoded]]:
+    """``encode_prepared`` in two parts: the network's runs now, and the packing of its symbols
+    is the returned function (``batch_encode`` runs it in a thread beside the next batch's
+    network). At effort ≥ 2 the search packs as it goes, so all of it runs now."""
     if not preps:
-        return []
+        return list
     for p in preps:
         _check_fits(lm, p)
     sizes = {p.size for p in preps}
@@ -154,17 +162,19 @@ def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: fl
     w, h = preps[0].size
     refine = iters > 0 and effort_search.supports_refinement(lm.model)
     if not refine:
-        return [_finish(lm, p, s, q, effort=effort) for p, s in zip(preps, encode_symbols(lm, [p.rgb for p in preps], q))]
+        symbols = encode_symbols(lm, [p.rgb for p in preps], q)
+        return lambda: [_finish(lm, p, s, q, effort=effort) for p, s in zip(preps, symbols)]
     stride = lm.model.stride
     if tiles.tiled(lm.model, -(-h // stride), -(-w // stride)):
-        return [_refine_tiled(lm, p, q, iters) for p in preps]
+        done = [_refine_tiled(lm, p, q, iters) for p in preps]
+        return lambda: done
     x = to_tensor([p.rgb for p in preps], stride)
     first, refined = effort_search.refine(lm.model, x, q, iters, (h, w))
     out = []
     for i, p in enumerate(preps):
         sym, packed, cost = _real_choice(lm, p, q, [first[i], refined[i]], effort)
         out.append(_finish(lm, p, sym, q, packed, cost))
-    return out
+    return lambda: out
 
 
 def encode_symbols(lm: LoadedModel, rgbs: Sequence[np.ndarray], quality: float) -> np.ndarray:
@@ -189,26 +199,48 @@ def _refine_tiled(lm: LoadedModel, prep: PreparedImage, quality: float, iters: i
 def batch_encode(lm: LoadedModel | Sequence[LoadedModel], images: Iterable[ImageInput], quality: float,
                  batch: int = 16, effort: int = effort_search.DEFAULT_EFFORT) -> Iterator[Encoded | AecError]:
     """Encode many images in order, running equal sizes through the network together; a bad
-    image yields its error in its place and the others go on. Images are read and decoded in
-    a background thread one window ahead of the network (PIL and zstd release the GIL, so file
-    decoding overlaps the transforms). A window is ``batch`` inputs, or fewer once it holds
-    ``WINDOW_PIXELS`` pixels, so at most two windows of decoded images are held at once,
-    whatever the mix of sizes. Given several models (the effort's model choice), each image is
-    encoded with each and the lowest real cost is kept."""
+    image yields its error in its place and the others go on. Three stages overlap, each in
+    its own thread: images are read and decoded one window ahead of the network, and a
+    window's symbols are packed while the network runs on the next (PIL, zstd and torch release
+    the GIL, so on two cores the packing no longer waits for the network or the network for the
+    packing). A window is ``batch`` inputs, or fewer once it holds ``WINDOW_PIXELS`` pixels, so
+    at most three windows of decoded images are held at once, whatever the mix of sizes. Given
+    several models (the effort's model choice), each image is encoded with each and the lowest
+    real cost is kept."""
     lms = [lm] if isinstance(lm, LoadedModel) else list(lm)
     effort = effort_search.check_effort(effort)
-    for window in _ahead(_loaded_windows(images, batch, lms[0])):
-        results: dict[int, Encoded | AecError] = {}
-        groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
-        for i, prep in window:
-            if isinstance(prep, AecError):
-                results[i] = prep
-            else:
-                groups.setdefault(prep.size, []).append((i, prep))
-        for group in groups.values():
-            _flush(lms, group, quality, effort, results)
-        for i, _ in window:
-            yield results[i]
+    threads = torch.get_num_threads()
+    with ThreadPoolExecutor(1, thread_name_prefix="aecodec-pack", initializer=torch.set_num_threads,
+                            initargs=(threads,)) as packer:
+        pending = None
+        for window in _ahead(_loaded_windows(images, batch, lms[0])):
+            results: dict[int, Encoded | AecError] = {}
+            groups: dict[tuple[int, int], list[tuple[int, PreparedImage]]] = {}
+            for i, prep in window:
+                if isinstance(prep, AecError):
+                    results[i] = prep
+                else:
+                    groups.setdefault(prep.size, []).append((i, prep))
+            # With the last window still packing on one core, the network takes the others
+            # (torch's thread count is per thread here: the packer's stays as it was).
+            torch.set_num_threads(max(1, threads - 1) if pending is not None and not pending[2].done() else threads)
+            try:
+                parts = [_transform(lms, group, quality, effort, results) for group in groups.values()]
+            finally:
+                torch.set_num_threads(threads)
+            job = packer.submit(_pack_parts, parts, results)
+            if pending is not None:
+                yield from _window_results(*pending)
+            pending = (window, results, job)
+        if pending is not None:
+            yield from _window_results(*pending)
+
+
+def _window_results(window: list[tuple[int, PreparedImage | AecError]], results: dict[int, Encoded | AecError],
+                    job: Future) -> Iterator[Encoded | AecError]:
+    job.result()
+    for i, _ in window:
+        yield results[i]
 
 
 def _loaded_windows(images: Iterable[ImageInput], batch: int,
@@ -248,17 +280,36 @@ def _ahead(items: Iterator[T]) -> Iterator[T]:
             yield item  # type: ignore[misc]
 
 
-def _flush(lms: list[LoadedModel], group: list[tuple[int, PreparedImage]], quality: float, effort: int,
-           results: dict[int, Encoded | AecError]) -> None:
+Part = tuple[list[tuple[int, PreparedImage]], list[Callable[[], list[Encoded]]]]
+
+
+def _transform(lms: list[LoadedModel], group: list[tuple[int, PreparedImage]], quality: float, effort: int,
+               results: dict[int, Encoded | AecError]) -> Part | None:
+    """The network's part of a group of equal-size images, with each model; its failure is
+    every image's result."""
     try:
-        per_model = [encode_prepared(lm, [p for _, p in group], quality, effort) for lm in lms]
+        return group, [_encode_parts(lm, [p for _, p in group], quality, effort) for lm in lms]
     except AecError as exc:
         for i, _ in group:
             results[i] = exc
-        return
-    for k, (i, _) in enumerate(group):
-        options = [encoded[k] for encoded in per_model]
-        results[i] = min(options, key=lambda e: e.cost if e.cost is not None else float("inf"))
+        return None
+
+
+def _pack_parts(parts: list[Part | None], results: dict[int, Encoded | AecError]) -> None:
+    """The packing of each group's symbols; of several models, the lowest real cost is kept."""
+    for part in parts:
+        if part is None:
+            continue
+        group, finishes = part
+        try:
+            per_model = [finish() for finish in finishes]
+        except AecError as exc:
+            for i, _ in group:
+                results[i] = exc
+            continue
+        for k, (i, _) in enumerate(group):
+            options = [encoded[k] for encoded in per_model]
+            results[i] = min(options, key=lambda e: e.cost if e.cost is not None else float("inf"))
 
 
 GENERAL_FAMILIES = ("conv-photos", "conv-faces")

@@ -347,3 +347,29 @@ def test_python_dash_m_runs_the_cli() -> None:
     r = subprocess.run([sys.executable, "-m", "aecodec", "--help"], capture_output=True, text=True,
                        cwd=Path(aecodec.__file__).parent.parent)
     assert r.returncode == 0 and "compress" in r.stdout and "Usage: aecodec" in r.stdout
+
+
+def test_a_folder_goes_to_the_codec_as_one_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inputs reach ``compress_many`` in one call, so its batches overlap (the network on one
+    window while the last is packed) across the whole folder; a bad file in the middle still
+    fails alone."""
+    rng = np.random.default_rng(3)
+    paths = []
+    for k in range(20):
+        p = tmp_path / f"f{k:02d}.png"
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    (tmp_path / "f07.png").write_bytes(b"not a png")
+    calls: list[int] = []
+    many = aecodec.Codec.compress_many
+
+    def counting(self: Any, images: Any, *a: Any, **k: Any) -> Any:
+        images = list(images)
+        calls.append(len(images))
+        return many(self, images, *a, **k)
+
+    monkeypatch.setattr(aecodec.Codec, "compress_many", counting)
+    r = run("compress", *paths, "-o", str(tmp_path / "out") + "/")
+    assert r.exit_code == 1 and calls == [20]
+    assert "f07.png" in one_error_line(r)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"f{k:02d}.aec" for k in range(20) if k != 7]

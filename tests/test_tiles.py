@@ -124,13 +124,13 @@ def test_a_batch_of_large_images_is_encoded_before_more_are_read(lm, astro64: np
     """A batch holds a bounded number of pixels, not only of images; order and errors hold."""
     monkeypatch.setattr(codec, "WINDOW_PIXELS", 2 * 64 * 64)
     flushed: list[int] = []
-    encode = codec.encode_prepared
+    encode = codec._encode_parts
 
     def counting(lm_, preps, quality, effort=1):
         flushed.append(len(preps))
         return encode(lm_, preps, quality, effort)
 
-    monkeypatch.setattr(codec, "encode_prepared", counting)
+    monkeypatch.setattr(codec, "_encode_parts", counting)
     images = [astro64, astro64[::-1].copy(), b"not an image", astro64[:, ::-1].copy(), np.rot90(astro64).copy()]
     out = list(codec.batch_encode(lm, images, 50.0, batch=16))
     assert flushed == [2, 2]  # two images at a time, the bad one in between costs nothing
@@ -191,7 +191,7 @@ def test_images_are_read_in_the_background_while_the_network_runs(lm, astro64: n
     import time
 
     events: list[tuple[str, str]] = []
-    load, encode = codec.load_image, codec.encode_prepared
+    load, encode = codec.load_image, codec._encode_parts
 
     def loading(img):
         events.append(("load", threading.current_thread().name))
@@ -205,9 +205,43 @@ def test_images_are_read_in_the_background_while_the_network_runs(lm, astro64: n
         return out
 
     monkeypatch.setattr(codec, "load_image", loading)
-    monkeypatch.setattr(codec, "encode_prepared", encoding)
+    monkeypatch.setattr(codec, "_encode_parts", encoding)
     out = list(codec.batch_encode(lm, [astro64] * 6, 50.0, batch=2))
     assert len(out) == 6 and all(isinstance(e, codec.Encoded) for e in out)
     assert all(name.startswith("aecodec-read") for kind, name in events if kind == "load")
     first_end = events.index(("encode end", ""))
     assert sum(kind == "load" for kind, _ in events[:first_end]) == 4  # window 2 read during window 1
+
+
+def test_a_window_is_packed_while_the_network_runs_on_the_next(lm, astro64: np.ndarray, monkeypatch) -> None:
+    """Packing runs in its own thread, one window behind the network; order, bytes and errors hold."""
+    import threading
+    import time
+
+    events: list[tuple[str, str]] = []
+    encode, finish = codec._encode_parts, codec._finish
+
+    def encoding(lm_, preps, quality, effort=1):
+        events.append(("network", threading.current_thread().name))
+        return encode(lm_, preps, quality, effort)
+
+    def finishing(*args, **kwargs):
+        events.append(("pack start", threading.current_thread().name))
+        time.sleep(0.2)  # long enough for the network to start on the next window meanwhile
+        out = finish(*args, **kwargs)
+        events.append(("pack end", ""))
+        return out
+
+    monkeypatch.setattr(codec, "_encode_parts", encoding)
+    monkeypatch.setattr(codec, "_finish", finishing)
+    images = [astro64, b"not an image", astro64[::-1].copy(), astro64[:, ::-1].copy()]
+    threads = torch.get_num_threads()
+    out = list(codec.batch_encode(lm, images, 50.0, batch=2))
+    assert torch.get_num_threads() == threads  # the network's count during overlap is put back
+    assert isinstance(out[1], aecodec.AecError)
+    monkeypatch.undo()
+    for img, enc in zip([images[0], images[2], images[3]], [out[0], out[2], out[3]]):
+        assert enc.data == aecodec.compress(img, quality=50, model=MODEL)
+    assert all(name.startswith("aecodec-pack") for kind, name in events if kind == "pack start")
+    first_pack_end = events.index(("pack end", ""))
+    assert sum(kind == "network" for kind, _ in events[:first_pack_end]) == 2  # window 2's network meanwhile

@@ -32,7 +32,6 @@ __all__ = ["compress", "decompress", "info", "models", "bench", "train", "plan_o
            "format_for", "encode_image", "parse_qualities"]
 
 _STDIN_LABEL = "<stdin>"
-_CHUNK = 16  # inputs handed to the codec at a time: batches equal sizes, bounds memory
 _LOSSY_QUALITY = {"JPEG": 95, "WEBP": 95}  # decoded pixels are already lossy: keep them close
 #: decompress's default output: ``face.aec`` → ``face.decoded.png``, never the original ``face.png``.
 DECODED_TAG = ".decoded"
@@ -122,8 +121,9 @@ class _Job:
 def _run(inputs: Sequence[str], out: str | None, ext: str, force: bool, desc: str,
          convert: Callable[[list[_Job]], Iterable[bytes | AecError]],
          report: Callable[[_Job, bytes], str] | None, tag: str = "") -> NoReturn:
-    """The loop behind compress and decompress: plan and check every output, convert inputs
-    ``_CHUNK`` at a time, write each result, report each failure in one line and go on."""
+    """The loop behind compress and decompress: plan and check every output, convert the inputs
+    as one stream (the codec reads, batches and packs them in windows, one ahead of the other,
+    so memory stays bounded), write each result, report each failure in one line and go on."""
     jobs, failed, claimed = [], 0, set()  # type: ignore[var-annotated]
     for src, dst in zip(inputs, plan_outputs(inputs, out, ext, tag)):
         try:
@@ -135,9 +135,9 @@ def _run(inputs: Sequence[str], out: str | None, ext: str, force: bool, desc: st
     with tqdm(total=len(inputs), desc=desc, unit="file", file=sys.stderr, dynamic_ncols=True,
               disable=len(inputs) < 2 or not sys.stderr.isatty()) as bar:  # a bar only for a person
         bar.update(failed)
-        for i in range(0, len(jobs), _CHUNK):
-            chunk = jobs[i:i + _CHUNK]
-            for job, result in zip(chunk, convert(chunk)):
+        results = iter(convert(jobs) if jobs else ())  # nothing to convert: no model is loaded
+        try:
+            for job, result in zip(jobs, results):
                 try:
                     if isinstance(result, AecError):
                         raise result
@@ -149,6 +149,8 @@ def _run(inputs: Sequence[str], out: str | None, ext: str, force: bool, desc: st
                     _say_error(job.src, exc)
                     failed += 1
                 bar.update(1)
+        finally:
+            getattr(results, "close", lambda: None)()  # a generator's threads stop with it
     sys.exit(1 if failed else 0)
 
 
