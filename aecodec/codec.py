@@ -40,6 +40,10 @@ __all__ = ["DEFAULT_MODEL", "DEFAULT_QUALITY", "Encoded", "encode_prepared", "de
 _ALPHA_LEVEL = 19
 T = TypeVar("T")
 WINDOW_PIXELS = 1 << 24  # decoded pixels a batch holds before it encodes them (48 MB of RGB)
+# A window holding an image of more pixels is packed before the network starts on the next:
+# packing a 24-megapixel image peaks near 1.7 GB (benchmarks/tiles.md), and the next image's
+# transform beside it would take a folder of camera photos past 2 GB.
+OVERLAP_MAX_PIXELS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -203,8 +207,10 @@ def batch_encode(lm: LoadedModel | Sequence[LoadedModel], images: Iterable[Image
     its own thread: images are read and decoded one window ahead of the network, and a
     window's symbols are packed while the network runs on the next (PIL, zstd and torch release
     the GIL, so on two cores the packing no longer waits for the network or the network for the
-    packing). A window is ``batch`` inputs, or fewer once it holds ``WINDOW_PIXELS`` pixels, so
-    at most three windows of decoded images are held at once, whatever the mix of sizes. Given
+    packing; not after a window with an image of over ``OVERLAP_MAX_PIXELS``, whose packing
+    alone takes much memory). A window is ``batch`` inputs, or fewer once it holds
+    ``WINDOW_PIXELS`` pixels, so at most three windows of decoded images are held at once,
+    whatever the mix of sizes. Given
     several models (the effort's model choice), each image is encoded with each and the lowest
     real cost is kept."""
     lms = [lm] if isinstance(lm, LoadedModel) else list(lm)
@@ -221,6 +227,10 @@ def batch_encode(lm: LoadedModel | Sequence[LoadedModel], images: Iterable[Image
                     results[i] = prep
                 else:
                     groups.setdefault(prep.size, []).append((i, prep))
+            if pending is not None and max((p.size[0] * p.size[1] for _, p in pending[0]
+                                            if not isinstance(p, AecError)), default=0) > OVERLAP_MAX_PIXELS:
+                yield from _window_results(*pending)
+                pending = None
             # With the last window still packing on one core, the network takes the others
             # (torch's thread count is per thread here: the packer's stays as it was).
             torch.set_num_threads(max(1, threads - 1) if pending is not None and not pending[2].done() else threads)

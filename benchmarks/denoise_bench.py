@@ -32,6 +32,7 @@ from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_
 from aecodec.api import Codec, model_info
 from aecodec.bench.metrics import psnr
 from aecodec.denoising import denoising_twin
+from aecodec.weights import resolve
 from aecodec.train.data import lfw_images
 
 __all__ = ["main", "add_noise", "pick_indices", "CLASSICAL", "plain_psnr_at_rate"]
@@ -143,9 +144,12 @@ def plain_bpp_at_psnr(sweep: list[tuple[float, float]], target: float) -> tuple[
     return math.exp(ys[i] + t * (ys[i + 1] - ys[i])), inside
 
 
-def run_set(name: str, evaluate: int, tune: int, qualities: Sequence[float], log: Callable[[str], None]) -> dict:
-    """All measurements of one image set, as a JSON-ready dict."""
-    label, plain = SETS[name]
+def run_set(name: str, evaluate: int, tune: int, qualities: Sequence[float], log: Callable[[str], None],
+            plain: str | None = None) -> dict:
+    """All measurements of one image set, as a JSON-ready dict (``plain``: the plain model,
+    default the set's own; the denoising model is its twin)."""
+    label, own = SETS[name]
+    plain = resolve(plain or own)
     twin = denoising_twin(plain)
     ev, clean, tu, tune_imgs = _load(name, evaluate, tune)
     sid = list(SETS).index(name)
@@ -336,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--photos", type=int, default=20, help="BSDS500 test images to evaluate")
     ap.add_argument("--tune", type=int, default=4, help="tuning images per set for the classical denoisers")
     ap.add_argument("--qualities", type=float, nargs="+", default=[50.0, 90.0])
+    ap.add_argument("--plain", metavar="MODEL", default=None,
+                    help="the plain model of every set (its twin is the denoising model measured); default: "
+                         "each set's own (faces conv-faces, photos conv-photos)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/denoise.md"))
     ap.add_argument("--json", type=Path, default=None,
                     help="per-image results store: sets measured earlier are kept, so sets can be run one at a time")
@@ -351,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = {"faces": args.faces, "photos": args.photos}
     for name in args.sets:
         t0 = time.perf_counter()
-        r = run_set(name, counts[name], args.tune, args.qualities, log)
+        r = run_set(name, counts[name], args.tune, args.qualities, log, args.plain)
         r.update(command=cmd, elapsed_s=time.perf_counter() - t0, machine=machine, qualities=qs)
         results[name] = r
         if args.json is not None:
