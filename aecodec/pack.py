@@ -710,15 +710,20 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
     """Cut the classes into runs (lo, hi, table) by dynamic programming on estimated bytes: a
     run's symbols under its table's costs, a frame per stage they reach and its table byte."""
     n = len(tables)
-    hist = np.bincount(classes.astype(np.int32) * 257 + np.minimum(x, 256), minlength=257 * n).reshape(n, 257)
-    cum = np.concatenate([np.zeros((1, 257)), np.cumsum(hist, axis=0, dtype=np.float64)])
-    cost = np.stack([t.cost for t in tables]).astype(np.float64) / (8 * _COST_UNITS)  # bytes per symbol
+    # Values above the largest present add nothing to any estimate below (their bins are empty
+    # and no stage is reached through them), so the bins stop there: a face's values stay under
+    # ~40 of the 257, and the search runs that much quicker, with the same result.
+    bins = min(int(x.max()), 256) + 1 if len(x) else 1
+    hist = np.bincount(classes.astype(np.int32) * bins + np.minimum(x, 256), minlength=bins * n).reshape(n, bins)
+    cum = np.concatenate([np.zeros((1, bins)), np.cumsum(hist, axis=0, dtype=np.float64)])
+    cost = np.stack([t.cost[:bins] for t in tables]).astype(np.float64) / (8 * _COST_UNITS)  # bytes per symbol
     # stage k of table t is reached by values >= reach[t][k] (stage 0 by any value)
-    reach = np.zeros((n, 257), np.float64)  # reach[t] @ h = stages reached, approximately
+    reach = np.zeros((n, bins), np.float64)  # reach[t] @ h = stages reached, approximately
     for t, table in enumerate(tables):
         off = 0
         for w in table.ladder:
-            reach[t, min(off, 256)] += 1
+            if min(off, 256) < bins:
+                reach[t, min(off, 256)] += 1
             off += (1 << w) - 1
     best, back = np.full(n + 1, np.inf), [(0, 0)] * (n + 1)
     best[0] = 0.0

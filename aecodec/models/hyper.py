@@ -150,22 +150,36 @@ def _product(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
         torch.matmul(a, b, out=out)
 
 
-def _conv_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int) -> np.ndarray:
+def _tap_major(weight: np.ndarray, k: int) -> torch.Tensor:
+    """A convolution ``weight`` (O, C*k*k) as the (k*k*C, O) matrix ``_conv_rows`` multiplies
+    by: rows in (tap row, tap column, channel) order, the order its input columns are copied in."""
+    o = len(weight)
+    c = weight.shape[1] // (k * k)
+    return torch.from_numpy(np.ascontiguousarray(weight.reshape(o, c, k, k).transpose(2, 3, 1, 0).reshape(k * k * c, o)))
+
+
+def _conv_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int, tapped: torch.Tensor | None = None) -> np.ndarray:
     """Stride-1 convolution (padding k // 2) of ``x`` (C, H, W) by ``weight`` (O, C*k*k):
-    (H * W, O) sums, as im2col products of at most ``rows`` output positions at a time."""
+    (H * W, O) sums, as im2col products of at most ``rows`` output positions at a time
+    (``tapped``: ``_tap_major(weight, k)``, made once by a caller that convolves often)."""
     c, h, w = x.shape
-    p = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+    # Channels last, so that each tap's copy into the columns moves runs of C values (a copy
+    # gathered from a sliding-window view, C outermost, took half of a face's routing time).
+    p = np.pad(x.transpose(1, 2, 0), ((k // 2, k // 2), (k // 2, k // 2), (0, 0)))
     out = np.empty((h * w, len(weight)), np.float64)
-    wt = torch.from_numpy(np.require(weight, requirements="W")).T  # (a writable view, for torch)
+    wt = _tap_major(weight, k) if tapped is None else tapped
     step = max(1, rows // max(w, 1))
+    cols = np.empty((min(step, h), w, k, k, c), np.float64)
     for top in range(0, h, step):
         n = min(step, h - top)
-        win = np.lib.stride_tricks.sliding_window_view(p[:, top:top + n + k - 1], (k, k), axis=(1, 2))
-        cols = win.transpose(1, 2, 0, 3, 4).reshape(n * w, c * k * k)  # (positions, C*k*k)
+        for ky in range(k):
+            for kx in range(k):
+                cols[:n, :, ky, kx] = p[top + ky:top + ky + n, kx:kx + w]
         # torch's float64 product, not numpy's: numpy's BLAS (OpenBLAS) runs its own threads,
         # which spin against torch's on a small machine (a 250x250 face took 118 ms with 2
-        # threads against 26 with 1; benchmarks/face_latency.md). Exact either way (integers).
-        _product(torch.from_numpy(np.require(cols, requirements=("C", "W"))), wt, torch.from_numpy(out[top * w:(top + n) * w]))
+        # threads against 26 with 1; benchmarks/face_latency.md). Exact in any summation order
+        # (integers), so the column order changes nothing.
+        _product(torch.from_numpy(cols[:n].reshape(n * w, k * k * c)), wt, torch.from_numpy(out[top * w:(top + n) * w]))
     return out
 
 
@@ -190,18 +204,22 @@ def _phase_kernels(weight: np.ndarray, k: int) -> list[tuple[int, int, np.ndarra
     return phases
 
 
+def _tapped_phases(phases: list[tuple[int, int, np.ndarray, int]]) -> list[tuple[int, int, np.ndarray, int, torch.Tensor]]:
+    return [(py, px, sub, side, _tap_major(sub, side)) for py, px, sub, side in phases]
+
+
 def _conv_up_rows(x: np.ndarray, weight: np.ndarray, k: int, rows: int,
-                  phases: list[tuple[int, int, np.ndarray, int]] | None = None) -> np.ndarray:
+                  phases: list[tuple[int, int, np.ndarray, int, torch.Tensor]] | None = None) -> np.ndarray:
     """``_conv_rows(_upsample2(x), weight, k, rows)``, the same sums, without multiplying the
     zeros: each of the four output phases is a stride-1 convolution of ``x`` itself by its
-    ``_phase_kernels`` (3x3 for k = 5; pass ``phases`` to reuse them). The products are those of
+    ``_phase_kernels`` (3x3 for k = 5; pass ``phases``, ``_tapped_phases`` of them, to reuse them). The products are those of
     the zero-upsampled form minus the zero ones, and float64 sums of integers below 2**53 are
     exact in any order, so the result is identical."""
     c, h, w = x.shape
     o = len(weight)
     out = np.empty((2 * h, 2 * w, o), np.float64)
-    for py, px, sub, side in phases if phases is not None else _phase_kernels(weight, k):
-        out[py::2, px::2] = _conv_rows(x, sub, side, rows).reshape(h, w, o)
+    for py, px, sub, side, tapped in phases if phases is not None else _tapped_phases(_phase_kernels(weight, k)):
+        out[py::2, px::2] = _conv_rows(x, sub, side, rows, tapped).reshape(h, w, o)
     return out.reshape(4 * h * w, o)
 
 
@@ -230,7 +248,8 @@ class IntSynthesis:
 
     def __init__(self, layers: list[IntLayer]) -> None:
         self.layers = layers
-        self._phases = [_phase_kernels(layer.weight, layer.k) if layer.up else None for layer in layers]
+        self._phases = [_tapped_phases(_phase_kernels(layer.weight, layer.k)) if layer.up else None for layer in layers]
+        self._tapped = [None if layer.up else _tap_major(layer.weight, layer.k) for layer in layers]
 
     def __call__(self, z: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
         """Integer log2 scales L (M, H, W) int64 of integer ``z`` (N, h, w)."""
@@ -238,7 +257,7 @@ class IntSynthesis:
         if x.size and int(np.abs(x).max()) > Z_MAX:
             raise ValueError(f"a side symbol exceeds {Z_MAX}")
         x = x.astype(np.float64)
-        for layer, phases in zip(self.layers, self._phases):
+        for layer, phases, tapped in zip(self.layers, self._phases, self._tapped):
             if layer.up:
                 # A transposed convolution (k = 5, stride 2, padding 2, output padding 1) is a
                 # stride-1 convolution, with the flipped kernel, of the input with zeros between
@@ -248,7 +267,7 @@ class IntSynthesis:
                 out = _conv_up_rows(x, layer.weight, layer.k, self.ROWS, phases)
             else:
                 c, h, w = x.shape
-                out = _conv_rows(x, layer.weight, layer.k, self.ROWS)
+                out = _conv_rows(x, layer.weight, layer.k, self.ROWS, tapped)
             out += layer.bias
             out = np.floor(out * 2.0 ** -layer.shift)
             if layer.relu:
