@@ -725,20 +725,32 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
             if min(off, 256) < bins:
                 reach[t, min(off, 256)] += 1
             off += (1 << w) - 1
+    # every run i..j-1 (0 <= i < j <= n) and every table t of it at once: est[i, j, t]. Costs are
+    # multiples of 1 / (8 * _COST_UNITS) and counts integers, so these float64 sums are exact in
+    # any order: the same runs as a run-by-run search
+    h = cum[None, :, :] - cum[:, None, :]  # (n + 1, n + 1, bins): the histogram of classes i..j-1
+    hit = np.cumsum(h[..., ::-1], axis=-1)[..., ::-1] > 0  # bins at or above which something lies
+    # (one 2-D product each, in torch: numpy's BLAS would start threads of its own, which spin
+    # against torch's on a small machine; exact either way. Imported here: reading a file's
+    # header needs this module, not torch)
+    import torch
+    flat = (h.reshape(-1, bins), hit.reshape(-1, bins).astype(np.float64))
+    est = (torch.from_numpy(flat[0]) @ torch.from_numpy(cost.T.copy())).numpy().reshape(n + 1, n + 1, n)
+    est += _FRAME_BYTES * (torch.from_numpy(flat[1]) @ torch.from_numpy(reach.T.copy())).numpy().reshape(n + 1, n + 1, n)
+    est += 1
+    cls, ends = np.arange(n), np.arange(n + 1)
+    est[(cls[None, None, :] < ends[:, None, None]) | (cls[None, None, :] >= ends[None, :, None])] = np.inf  # a run's table is one of its own
+    pick = np.argmin(est, axis=2)
+    c = np.take_along_axis(est, pick[..., None], axis=2)[..., 0]
+    empty = h.sum(axis=2) == 0
+    c[empty] = 1.0
+    pick = np.where(empty, ends[:, None], pick)
     best, back = np.full(n + 1, np.inf), [(0, 0)] * (n + 1)
     best[0] = 0.0
-    cls = np.arange(n)
-    for j in range(1, n + 1):  # every start i < j at once, every table t of the run i..j-1 at once
-        h = cum[j] - cum[:j]  # (j, 257): the histogram of the symbols of classes i..j-1
-        hit = np.cumsum(h[:, ::-1], axis=1)[:, ::-1] > 0  # bins at or above which something lies
-        est = h @ cost.T + _FRAME_BYTES * (hit.astype(np.float64) @ reach.T) + 1  # (j, n): start i, table t
-        est[(cls[None, :] < cls[:j, None]) | (cls[None, :] >= j)] = np.inf  # a run's table is one of its own
-        t = np.argmin(est, axis=1)
-        c = est[np.arange(j), t]
-        empty = h.sum(axis=1) == 0
-        c[empty], t[empty] = 1.0, cls[:j][empty]
-        i = int(np.argmin(best[:j] + c))
-        best[j], back[j] = best[i] + c[i], (i, int(t[i]))
+    for j in range(1, n + 1):
+        total = best[:j] + c[:j, j]
+        i = int(np.argmin(total))
+        best[j], back[j] = total[i], (i, int(pick[i, j]))
     runs, j = [], n
     while j:
         i, t = back[j]
