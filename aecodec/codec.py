@@ -205,14 +205,12 @@ def batch_encode(lm: LoadedModel | Sequence[LoadedModel], images: Iterable[Image
     """Encode many images in order, running equal sizes through the network together; a bad
     image yields its error in its place and the others go on. Three stages overlap, each in
     its own thread: images are read and decoded one window ahead of the network, and a
-    window's symbols are packed while the network runs on the next (PIL, zstd and torch release
-    the GIL, so on two cores the packing no longer waits for the network or the network for the
-    packing; not after a window with an image of over ``OVERLAP_MAX_PIXELS``, whose packing
-    alone takes much memory). A window is ``batch`` inputs, or fewer once it holds
-    ``WINDOW_PIXELS`` pixels, so at most three windows of decoded images are held at once,
-    whatever the mix of sizes. Given
-    several models (the effort's model choice), each image is encoded with each and the lowest
-    real cost is kept."""
+    window's symbols are packed while the network runs on the next (PIL, zstd and torch
+    release the GIL, so on two cores neither waits for the other), except after a window with
+    an image of over ``OVERLAP_MAX_PIXELS``, whose packing alone takes much memory. A window is
+    ``batch`` inputs, or fewer once it holds ``WINDOW_PIXELS`` pixels, so at most three windows
+    of decoded images are held at once, whatever the mix of sizes. Given several models (the
+    effort's model choice), each image is encoded with each and the lowest real cost is kept."""
     lms = [lm] if isinstance(lm, LoadedModel) else list(lm)
     effort = effort_search.check_effort(effort)
     threads = torch.get_num_threads()
