@@ -555,8 +555,8 @@ def _start_bytes(classes: int) -> int:
 
 
 def _pack_hyper(v: np.ndarray, active: np.ndarray, frames: _Compress, shape: tuple[int, ...],
-                routing: Routing) -> bytes:
-    side = np.asarray(routing.side(v.reshape(shape)), np.int64)
+                routing: Routing, side: np.ndarray | None = None) -> bytes:
+    side = np.asarray(routing.side(v.reshape(shape)) if side is None else side, np.int64)
     zv = side.reshape(len(side), -1)
     zpay = _pack_ladder(zv, zv.any(axis=1), frames)
     out = [_varint(len(zpay)), zpay, np.packbits(active).tobytes()]
@@ -914,8 +914,9 @@ def _side_classes(tables: _Tables, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def _pack_hyper_tables(v: np.ndarray, shape: tuple[int, ...], routing: Routing, level: int,
-                       compact: bool = False, ordered: bool = False, side_search: bool = False) -> bytes:
-    side = np.asarray(routing.side(v.reshape(shape)), np.int64)
+                       compact: bool = False, ordered: bool = False, side_search: bool = False,
+                       side: np.ndarray | None = None) -> bytes:
+    side = np.asarray(routing.side(v.reshape(shape)) if side is None else side, np.int64)
     positions = int(np.prod(shape[1:]))
     if not side_search or positions > SIDE_SEARCH_UPTO:
         return _hyper_tables_payload(v, shape, routing, side, level, compact, ordered, positions)
@@ -1024,7 +1025,8 @@ def candidates_for(shape: tuple[int, ...], routing: Routing | None) -> list[int]
 
 
 def pack(symbols: np.ndarray, method: int | None = None, level: int | None = None,
-         routing: Routing | None = None, side_search: bool = False) -> tuple[int, bytes]:
+         routing: Routing | None = None, side_search: bool = False,
+         side: np.ndarray | None = None) -> tuple[int, bytes]:
     """Pack integer symbols (any shape; axis 0 = channels) losslessly; returns (method, data).
 
     ``method=None`` tries the methods ``candidates_for`` gives and keeps the smallest result (the
@@ -1035,8 +1037,10 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
     benchmarks/hyperprior.md counts the files each wins), and with stream tables only where
     they have won (benchmarks/pack_choice.md). ``level`` is
     the zstd level (1..22; None: 19, or 15 from ``LARGE_FROM`` symbols). ``side_search``: on small
-    grids, methods 5-7 also try simpler side symbols (``SIDE_SEARCH_UPTO``), an encoder effort. The shape is not stored: the container keeps it and hands it back
-    to ``unpack``; method 3 routes a grid by it (``_grid_hw``).
+    grids, methods 5-7 also try simpler side symbols (``SIDE_SEARCH_UPTO``), an encoder effort.
+    ``side``: ``routing.side(symbols)``, where the caller has it already (the batch encoder
+    computes it beside the next batch's network). The shape is not stored: the container keeps
+    it and hands it back to ``unpack``; method 3 routes a grid by it (``_grid_hw``).
     """
     a = np.asarray(symbols)
     if a.dtype.kind not in "iu":
@@ -1065,10 +1069,10 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
         if m in TABLE_METHODS:
             assert routing is not None
             d = _pack_hyper_tables(v, a.shape, routing, level, compact=m in (COMPACT, ORDERED), ordered=m == ORDERED,
-                                   side_search=side_search)
+                                   side_search=side_search, side=side)
         elif m == HYPER:
             assert routing is not None
-            d = _pack_hyper(v, active, frames, a.shape, routing)
+            d = _pack_hyper(v, active, frames, a.shape, routing, side)
         else:
             d = _pack_context(v, active, frames, hw) if m == CONTEXT else _PACKERS[m](v, active, frames)
         return len(d), m, d
