@@ -632,7 +632,11 @@ class _Tables(Protocol):
     def decompression_dict(self, s: int, c: int, stage: int) -> zstd.ZstdCompressionDict | None: ...
 
 
-_FRAME_BYTES = 12.0  # a stage's frame headers (zstd's 4-stream literals add a jump table): the DP's price
+# A framed stage's overhead, the run search's price (method 6 and 7 stages: a tag, the literals
+# header, zstd's 4-stream jump table). 6 gave smaller files than 12, 9, 4.5 or 3 on 24 LFW test
+# faces, 8 BSDS500 test photos and their 64x64 crops at qualities 5-90, with conv-photos.v9
+# (a scratch sweep; the result is in benchmarks/hyperprior.md).
+_FRAME_BYTES = 6.0
 _MAX_COMPACT = (1 << 17) - 1  # method 6 compacts stages of up to this many bytes (one zstd block)
 _COST_UNITS = 256    # aecodec.packtables.COST_UNITS
 _RAW_BELOW = 16      # a stage of fewer packed bytes is stored as they are, without a frame
@@ -708,7 +712,15 @@ def _compact_stage(frame: bytes, codes: bytes, dictionary: zstd.ZstdCompressionD
 
 def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple[int, int, int]]:
     """Cut the classes into runs (lo, hi, table) by dynamic programming on estimated bytes: a
-    run's symbols under its table's costs, a frame per stage they reach and its table byte."""
+    run's table byte, and per stage it reaches either its raw codes (a stage of fewer than
+    ``_RAW_BELOW`` packed bytes is stored so) or its symbols under the table's costs plus
+    ``_FRAME_BYTES``; a run of zeros alone costs its table byte (``_ZERO_RUN``).
+
+    Pricing the small stages raw and the zero runs free is what the packer stores; priced as
+    framed stages (12 bytes each, as before 2026-12-03), a 64x64 crop's side section went as
+    one run over all 8 classes (96 symbols, 11-15 nonzero, all in 2 classes) at 16-21 bytes
+    where a zero run and one small run take about half. The decoder reads any cut: only the
+    encoder's choice changes (``benchmarks/hyperprior.md``)."""
     n = len(tables)
     # Values above the largest present add nothing to any estimate below (their bins are empty
     # and no stage is reached through them), so the bins stop there: a face's values stay under
@@ -717,27 +729,28 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
     hist = np.bincount(classes.astype(np.int32) * bins + np.minimum(x, 256), minlength=bins * n).reshape(n, bins)
     cum = np.concatenate([np.zeros((1, bins)), np.cumsum(hist, axis=0, dtype=np.float64)])
     cost = np.stack([t.cost[:bins] for t in tables]).astype(np.float64) / (8 * _COST_UNITS)  # bytes per symbol
-    # stage k of table t is reached by values >= reach[t][k] (stage 0 by any value)
-    reach = np.zeros((n, bins), np.float64)  # reach[t] @ h = stages reached, approximately
-    for t, table in enumerate(tables):
-        off = 0
-        for w in table.ladder:
-            if min(off, 256) < bins:
-                reach[t, min(off, 256)] += 1
-            off += (1 << w) - 1
     # every run i..j-1 (0 <= i < j <= n) and every table t of it at once: est[i, j, t]. Costs are
     # multiples of 1 / (8 * _COST_UNITS) and counts integers, so these float64 sums are exact in
-    # any order: the same runs as a run-by-run search
+    # any order (the same runs, however the products are summed)
     h = cum[None, :, :] - cum[:, None, :]  # (n + 1, n + 1, bins): the histogram of classes i..j-1
-    hit = np.cumsum(h[..., ::-1], axis=-1)[..., ::-1] > 0  # bins at or above which something lies
-    # (one 2-D product each, in torch: numpy's BLAS would start threads of its own, which spin
-    # against torch's on a small machine; exact either way. Imported here: reading a file's
-    # header needs this module, not torch)
+    counts = np.cumsum(h[..., ::-1], axis=-1)[..., ::-1]  # of those, the symbols at or above each value
+    # (a 2-D product in torch: numpy's BLAS would start threads of its own, which spin against
+    # torch's on a small machine; exact either way. Imported here: reading a file's header
+    # needs this module, not torch)
     import torch
-    flat = (h.reshape(-1, bins), hit.reshape(-1, bins).astype(np.float64))
-    est = (torch.from_numpy(flat[0]) @ torch.from_numpy(cost.T.copy())).numpy().reshape(n + 1, n + 1, n)
-    est += _FRAME_BYTES * (torch.from_numpy(flat[1]) @ torch.from_numpy(reach.T.copy())).numpy().reshape(n + 1, n + 1, n)
-    est += 1
+    sym = (torch.from_numpy(h.reshape(-1, bins)) @ torch.from_numpy(cost.T.copy())).numpy().reshape(n + 1, n + 1, n)
+    est = np.empty_like(sym)
+    for t, table in enumerate(tables):
+        raw, framed, off = np.zeros(h.shape[:2]), np.zeros(h.shape[:2]), 0
+        for w in table.ladder:  # stage k holds the symbols at or above its offset
+            reached = counts[..., min(off, 256)] if min(off, 256) < bins else np.zeros(h.shape[:2])
+            size = np.ceil(reached * w / 8)
+            raw += np.where(size < _RAW_BELOW, size, 0)
+            framed += size >= _RAW_BELOW
+            off += (1 << w) - 1
+        est[..., t] = np.where(framed > 0, sym[..., t] + _FRAME_BYTES * framed, 0) + raw + 1
+    nonzero = counts[..., 1] if bins > 1 else np.zeros(h.shape[:2])
+    est[nonzero == 0] = 1.0  # nothing but zeros: the table byte alone
     cls, ends = np.arange(n), np.arange(n + 1)
     est[(cls[None, None, :] < ends[:, None, None]) | (cls[None, None, :] >= ends[None, :, None])] = np.inf  # a run's table is one of its own
     pick = np.argmin(est, axis=2)
@@ -849,8 +862,7 @@ def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, le
     ``s`` are ``classes``; with ``keys`` (the symbols' predicted scales), method 7's, each run
     in the smallest of ``tried_orders`` (None: all; ``positions``: the grid's H * W)."""
     n = len(tables.sets[s])
-    runs = _tabled_runs(classes, x, tables.sets[s])  # the same runs as method 5: a price of 6-9
-    # bytes a stage for method 6 was no better overall on 8 faces and their 64x64 crops
+    runs = _tabled_runs(classes, x, tables.sets[s])  # the same search as method 5's
     run_of = np.zeros(n, np.int16)  # at most 127 runs (a class table byte)
     for r, (lo, hi, _) in enumerate(runs):
         run_of[lo:hi] = r
