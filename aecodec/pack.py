@@ -739,16 +739,21 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
     # needs this module, not torch)
     import torch
     sym = (torch.from_numpy(h.reshape(-1, bins)) @ torch.from_numpy(cost.T.copy())).numpy().reshape(n + 1, n + 1, n)
-    est = np.empty_like(sym)
+    # stage k of table t holds the symbols at or above its offset (stage 0 all of them), w bits each
+    stages = max(len(t.ladder) for t in tables)
+    offset = np.full((n, stages), bins)  # past the bins: a stage no symbol reaches
+    width = np.zeros((n, stages))
     for t, table in enumerate(tables):
-        raw, framed, off = np.zeros(h.shape[:2]), np.zeros(h.shape[:2]), 0
-        for w in table.ladder:  # stage k holds the symbols at or above its offset
-            reached = counts[..., min(off, 256)] if min(off, 256) < bins else np.zeros(h.shape[:2])
-            size = np.ceil(reached * w / 8)
-            raw += np.where(size < _RAW_BELOW, size, 0)
-            framed += size >= _RAW_BELOW
+        off = 0
+        for k, w in enumerate(table.ladder):
+            offset[t, k], width[t, k] = min(off, 256), w
             off += (1 << w) - 1
-        est[..., t] = np.where(framed > 0, sym[..., t] + _FRAME_BYTES * framed, 0) + raw + 1
+    reached = np.concatenate([counts, np.zeros(h.shape[:2] + (1,))], axis=2)[..., np.minimum(offset, bins)]
+    size = np.ceil(reached * width / 8)  # (n + 1, n + 1, n, stages): each stage's packed bytes
+    small = size < _RAW_BELOW
+    raw = np.where(small, size, 0).sum(axis=3)
+    framed = (~small).sum(axis=3)
+    est = np.where(framed > 0, sym + _FRAME_BYTES * framed, 0) + raw + 1
     nonzero = counts[..., 1] if bins > 1 else np.zeros(h.shape[:2])
     est[nonzero == 0] = 1.0  # nothing but zeros: the table byte alone
     cls, ends = np.arange(n), np.arange(n + 1)
