@@ -51,6 +51,7 @@ MODEL_IDS: dict[int, tuple[str, bytes]] = {i: (name, bytes.fromhex(h)) for i, (n
     ("conv-photos.v8", "d6ec5e204cbe6095"),
     ("conv-photos.v9", "e1487e2d1b74ee8e"),
     ("conv-faces.v2", "f99de5803e4cdfaa"),
+    ("conv-photos-denoise.v2", "b1d24bb0d4694a31"),
 ], start=1)}
 _ID_OF = {model: i for i, model in MODEL_IDS.items()}
 
