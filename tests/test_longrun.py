@@ -73,6 +73,16 @@ def test_shipped_run_config_loads() -> None:
     assert cfg.family == "conv-photos" and 0 < cfg.face_fraction < 1 and np.isfinite(cfg.lr)
 
 
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "configs").glob("run-*.json")),
+                         ids=lambda p: p.stem)
+def test_every_run_config_loads_and_starts_from_shipped_weights(path: Path) -> None:
+    cfg = RunConfig.from_file(path)
+    root = path.parent.parent
+    assert cfg.init_weights is None or (root / cfg.init_weights).exists()
+    assert cfg.resume_point.startswith("weights/resume/") and cfg.curve.startswith("benchmarks/training/")
+    assert all(0 <= lv for lv in cfg.eval_levels)
+
+
 def test_learning_rate_schedules() -> None:
     from aecodec.errors import AecInputError
     from aecodec.train.longrun import _lr_at
@@ -131,3 +141,48 @@ def test_a_denoising_run_trains_on_noisy_inputs_and_scores_against_clean_ones(tm
     model = model_from_resume(load_resume(cfg.resume_point))
     same, other = eval_loss(model, a, levels=(0,)), eval_loss(model, a, levels=(0,), target=x)
     assert same["L0_bpp"] == other["L0_bpp"] and same["L0_psnr"] != other["L0_psnr"]
+
+
+def _tiny_hyper(m: int = 8):
+    from aecodec.models.conv import ConvAutoencoder, ConvConfig
+    from aecodec.models.hyper import HyperConfig, HyperPrior
+    from aecodec.train.hyper import attach, side_sample
+    torch.manual_seed(0)
+    base = ConvAutoencoder(ConvConfig(channels=8, latent_channels=m, levels=2, lambdas=[0.01, 0.05]))
+    hyper = HyperPrior(HyperConfig(latent_channels=m, channels=4))
+    return attach(base, hyper, side_sample(base, hyper, torch.randn(4, m, 4, 4), n=4))
+
+
+def test_widened_latents_code_as_before_until_trained() -> None:
+    from aecodec.train.surgery import widen_latents
+    torch.set_num_threads(1)
+    model = _tiny_hyper().eval()
+    wide = widen_latents(model, 12).eval()
+    assert wide.config.latent_channels == 12 and wide.hyper.h_s[4].out_channels == 12
+    x = torch.rand(2, 3, 32, 32)
+    with torch.inference_mode():
+        for lv in (0, 1):
+            level = torch.full((2,), lv)
+            out = []
+            for m in (model, wide):
+                z = torch.round(m.g_a(x) * torch.exp(m._log_gains()[level])[:, :, None, None])
+                xh = m.g_s(z * torch.exp(m.log_inv_gain[level])[:, :, None, None])
+                out.append((z, xh, m.level_bits(z, level)))
+            (z0, x0, b0), (z1, x1, b1) = out
+            assert torch.equal(z1[:, :8], z0) and not z1[:, 8:].any()  # the new channels hold zeros
+            torch.testing.assert_close(x1, x0, rtol=0, atol=1e-6)  # and change nothing
+            assert torch.all(b1 >= b0) and torch.all(b1 < b0 * 1.5)  # their zeros cost little
+    with pytest.raises(ValueError, match="already"):
+        widen_latents(model, 8)
+
+
+def test_a_widening_run_trains_the_new_channels(tmp_path: Path) -> None:
+    from aecodec.weights import save_model
+    torch.set_num_threads(1)
+    save_model(_tiny_hyper(), tmp_path / "start.pt")
+    cfg = _cfg(tmp_path)
+    cfg.init_weights, cfg.widen_latents, cfg.eval_levels = str(tmp_path / "start.pt"), 12, [1]
+    out = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), max_steps=3)
+    model = model_from_resume(load_resume(cfg.resume_point))
+    assert model.config.latent_channels == 12 and set(out["eval"]) - {"step", "cpu_h"} == {"photos_L1_psnr", "photos_L1_bpp", "photos_L1_loss"}
+    assert model.g_a[-1].weight[8:].abs().sum() > 0  # the silent channels' analysis left zero

@@ -13,9 +13,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FactorizedDensity", "LIKELIHOOD_BOUND"]
+__all__ = ["FactorizedDensity", "LIKELIHOOD_BOUND", "lower_bound"]
 
 LIKELIHOOD_BOUND = 1e-9
+
+
+class _LowerBound(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * ((x >= ctx.bound) | (grad < 0)).to(grad.dtype), None
+
+
+def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """``x.clamp_min(bound)`` whose gradient still passes where it would raise ``x`` (tensorflow-
+    compression's ``lower_bound``): a value held at the bound can leave it again. A plain clamp
+    passes nothing there, so a scale that reached the bound could never grow."""
+    return _LowerBound.apply(x, bound) if torch.is_grad_enabled() and x.requires_grad else x.clamp_min(bound)
 
 
 class FactorizedDensity(nn.Module):

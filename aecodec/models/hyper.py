@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from aecodec.models.conv import ConvAutoencoder, ConvConfig
-from aecodec.models.entropy import FactorizedDensity
+from aecodec.models.entropy import FactorizedDensity, lower_bound
 from aecodec.models.registry import register_model
 from aecodec.models.base import ModelOutput
 from aecodec.quantize import quality_position, quantize
@@ -100,7 +100,7 @@ class HyperPrior(nn.Module):
         mean of F's masses over [|s| -+ 1/2] / scale and [-|s| -+ 1/2] / scale. So the masses
         of all integers sum to 1 at any scale (F's alone did not: a shape whose median drifts
         from 0 counts some mass twice). Bounded below, the bound passing gradients."""
-        scale = scale.clamp_min(SCALE_MIN)
+        scale = lower_bound(scale, SCALE_MIN)
         a = s.abs()
         flat = lambda t: t.reshape(1, 1, 1, -1)  # noqa: E731
         level = torch.zeros(1, dtype=torch.long, device=s.device)

@@ -81,6 +81,8 @@ class RunConfig:
     resume_point: str = "weights/resume/run.pt"
     curve: str = "benchmarks/training/run.csv"
     denoise_sigma: float = 0.0  # > 0: a denoising twin (noisy inputs, clean targets)
+    widen_latents: int = 0  # > 0: the first session grows init_weights' code to this many channels
+    eval_levels: list[int] = field(default_factory=lambda: list(EVAL_LEVELS))  # the curve's rate levels
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
@@ -187,6 +189,9 @@ def _build_from(cfg: RunConfig) -> CodecModel:
         start = load_model_file(cfg.init_weights).model
         model = type(start)(type(start.config)(**start.config_dict()))
         model.load_state_dict(start.state_dict())
+        if cfg.widen_latents:
+            from aecodec.train.surgery import widen_latents
+            model = widen_latents(model, cfg.widen_latents, seed=cfg.seed)
         return model.to(memory_format=torch.contiguous_format)
     return ConvAutoencoder(ConvConfig(**cfg.model_config))
 
@@ -313,7 +318,7 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
     def curve_point() -> dict[str, float]:
         row: dict[str, Any] = {"step": step, "cpu_h": round((cpu_s + time.process_time() - c0) / 3600, 4)}
         for set_name, x, target in sets:
-            for k, v in eval_loss(ema, x, target=target).items():
+            for k, v in eval_loss(ema, x, levels=tuple(cfg.eval_levels), target=target).items():
                 row[f"{set_name}_{k}"] = round(v, 4)
         ema.train()
         _append_curve(Path(cfg.curve), row)
