@@ -259,19 +259,34 @@ def _set_report(r: dict, qualities: Sequence[str]) -> tuple[list[str], list[str]
     return out, verdict, noisy_ok, deltas
 
 
+def _start_card(card: dict) -> dict | None:
+    """The card of the weights a fine-tune started from: stored whole (older cards) or named
+    by their file (the long run's: ``weights/conv-photos.v9.pt``)."""
+    start = card.get("fine_tuned_from")
+    if isinstance(start, str):
+        name = Path(start).stem
+        return {**model_info(name, exact=True)["card"], "name": name}
+    return start or None
+
+
 def _steps(name: str) -> float:
     """Training steps, counting those of the weights a fine-tune started from."""
-    card = model_info(name)["card"]
-    return float(card.get("steps", 0)) + float((card.get("fine_tuned_from") or {}).get("steps") or 0)
+    card = model_info(name, exact=True)["card"]
+    start = card.get("fine_tuned_from")
+    if isinstance(start, str):
+        return float(card.get("steps", 0)) + _steps(Path(start).stem)
+    return float(card.get("steps", 0)) + float((start or {}).get("steps") or 0)
 
 
 def _run_line(card: dict) -> str:
+    if "cpu_hours_in_run" in card:
+        return f"{card.get('steps', '?')} steps, {card['cpu_hours_in_run']} CPU-hours on {card.get('hardware', '?')}"
     return f"{card.get('steps', '?')} steps in {card.get('wall_s', '?')} s on {card.get('hardware', '?')}"
 
 
 def _weights_line(name: str) -> str:
-    card = model_info(name)["card"]
-    start = card.get("fine_tuned_from")
+    card = model_info(name, exact=True)["card"]
+    start = _start_card(card)
     origin = f" (fine-tuned from `{start.get('name')}`: {_run_line(start)})" if start else ""
     return f"`{name}` {_run_line(card)}{origin}"
 
@@ -323,7 +338,7 @@ def render(results: dict, qualities: Sequence[str]) -> str:
               f"codec at the same rate ({'within' if min(deltas) >= -1 else 'not within'} 1 dB); the σ = 0 tables "
               "give the cost.", "",
               "Caveats:", "",
-              "- Weights: " + "; ".join(_weights_line(n) for r in results.values() for n in (r["twin"], r["plain"]))
+              "- Weights: " + "; ".join(dict.fromkeys(_weights_line(n) for r in results.values() for n in (r["twin"], r["plain"])))
               + "." + (" The denoising models had fewer training steps than the plain ones." if any(
                   _steps(r["twin"]) < _steps(r["plain"]) for r in results.values()) else ""),
               "- The classical denoisers only clean; they do not compress. The codecs' outputs are the decoded "

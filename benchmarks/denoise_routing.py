@@ -26,7 +26,7 @@ from denoise_bench import SEED, SETS, _load, add_noise  # noqa: E402
 
 from aecodec.bench.metrics import psnr  # noqa: E402
 from aecodec.container import read_header  # noqa: E402
-from aecodec.denoising import AUTO_SIGMA, DenoisingCodec, estimate_noise  # noqa: E402
+from aecodec.denoising import AUTO_SIGMA, DenoisingCodec, estimate_noise, is_denoising  # noqa: E402
 
 SIGMAS = (0.0, 0.02, 0.03, 0.05, 0.1, 0.2)
 QUALITIES = (50.0, 90.0)
@@ -57,7 +57,7 @@ def main() -> int:
                 out = list(codecs[q].compress_many(noisy, batch=8))
                 ps = [psnr(c, np.asarray(codecs[q].decompress(d).convert("RGB"))) for c, d in zip(clean, out)]
                 bp = [8.0 * len(d) / (c.shape[0] * c.shape[1]) for c, d in zip(clean, out)]
-                twin = sum(read_header(d).model.endswith("-denoise") for d in out)
+                twin = sum(is_denoising(read_header(d).model) for d in out)
                 cells.append(f"{np.mean(ps):.2f} / {np.mean(bp):.3f}")
             lines.append(f"| {sigma:g} | {min(est):.4f} / {np.mean(est):.4f} / {max(est):.4f} | "
                          f"{twin}/{len(noisy)} | " + " | ".join(cells) + " |")
