@@ -21,8 +21,9 @@ the result to ``benchmarks/training/gate.md``; released versions are never touch
 A denoising run (``denoise_sigma`` > 0 in its config, e.g. ``configs/run-photos-denoise.json``)
 is gated on noisy inputs: every test image gets seeded Gaussian noise of σ = denoise_sigma / 2
 (rounded to 8 bits, as in ``benchmarks/denoise.md``) and PSNR is measured against the clean
-image; the rival is the family's newest version only (a plain model cannot reach the twins'
-PSNR range, so BD-rate against it has no overlap).
+image; the rivals are the family's newest version and, for a specialist's twin such as
+``conv-faces-denoise``, the default's twin (a plain model cannot reach the twins' PSNR range,
+so BD-rate against it has no overlap).
 """
 
 from __future__ import annotations
@@ -193,9 +194,10 @@ def main() -> None:
 
     from aecodec.bench.bdrate import bd_rate
     from aecodec.train.longrun import RunConfig
-    from aecodec.versions import versioned_name
+    from aecodec.versions import split_version, versioned_name
     from aecodec.container import provisional_id
     from aecodec.defaults import DEFAULT_MODEL
+    from aecodec.denoising import denoising_twin
     from aecodec.weights import LoadedModel, family_versions, load_shipped
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -232,9 +234,11 @@ def main() -> None:
             models[face.name] = face
         # a specialist family must also beat the default on its own sets: a user who names it
         # expects smaller files than the model they get by naming none
+        # (a denoising specialist: the default's twin, which `--denoise` gives by default)
         rivals = [current.name]
-        if cfg.family != DEFAULT_MODEL and not sigma:
-            default = load_shipped(DEFAULT_MODEL)
+        default_family = split_version(denoising_twin(DEFAULT_MODEL))[0] if sigma else DEFAULT_MODEL
+        if cfg.family != default_family:
+            default = load_shipped(default_family)
             models.setdefault(default.name, default)
             rivals.append(default.name)
         curves: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
