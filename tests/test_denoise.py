@@ -23,6 +23,7 @@ SIGMA = 0.1
 from aecodec.weights import resolve  # noqa: E402
 
 PHOTOS = resolve("conv-photos")  # the exact name a file records: the family's newest version
+PHOTOS_TWIN = resolve("conv-photos-denoise")
 
 
 def _noisy(clean: NDArray[np.uint8], sigma: float = SIGMA, seed: int = 0) -> NDArray[np.uint8]:
@@ -92,8 +93,8 @@ def test_clean_images_go_to_the_plain_model_noisy_ones_to_the_twin(sky: NDArray[
     codec = DenoisingCodec("conv-photos", 50)
     assert estimate_noise(sky) < AUTO_SIGMA <= estimate_noise(noisy_sky)
     assert info(codec.compress(sky)).model == PHOTOS
-    assert info(codec.compress(noisy_sky)).model == "conv-photos-denoise"
-    assert info(DenoisingCodec("conv-photos-denoise", 50).compress(sky)).model == "conv-photos-denoise"
+    assert info(codec.compress(noisy_sky)).model == PHOTOS_TWIN
+    assert info(DenoisingCodec("conv-photos-denoise", 50).compress(sky)).model == PHOTOS_TWIN
     assert np.array_equal(np.asarray(denoise(sky, 50, "conv-photos")),
                           np.asarray(decompress(compress(sky, 50, "conv-photos"))))
 
@@ -104,7 +105,7 @@ def test_denoising_batch_keeps_order_and_goes_on_after_a_bad_image(sky: NDArray[
                                                               batch=2))
     assert isinstance(out[2], AecInputError)
     assert [info(d).model for d in out if isinstance(d, bytes)] == \
-        ["conv-photos-denoise", PHOTOS, "conv-photos-denoise", PHOTOS]
+        [PHOTOS_TWIN, PHOTOS, PHOTOS_TWIN, PHOTOS]
     assert out[0] == out[3] and out[1] == out[4]
 
 
@@ -131,11 +132,14 @@ def test_denoise_rejects_a_bad_quality(noisy_sky: NDArray[np.uint8], quality: fl
 
 
 @pytest.mark.parametrize(("model", "twin"), [("conv-faces", "conv-faces-denoise"),
+                                             ("conv-faces.v1", "conv-faces-denoise"),
                                              ("conv-photos", "conv-photos-denoise"),
                                              ("conv-faces-denoise", "conv-faces-denoise"),
-                                             ("conv-photos-denoise", "conv-photos-denoise")])
+                                             ("conv-photos-denoise", "conv-photos-denoise"),
+                                             ("conv-photos-denoise.v1", "conv-photos-denoise.v1")])
 def test_denoising_twin_maps_a_model_to_its_denoising_model(model: str, twin: str) -> None:
-    assert denoising_twin(model) == twin
+    # any version of a family maps to its twin's newest; a denoising version is its own twin
+    assert denoising_twin(model) == resolve(twin)
     assert is_denoising(twin) and is_denoising(model) == (model == twin)
 
 
@@ -285,8 +289,8 @@ def test_cli_compress_denoise_routes_each_file_and_says_which_model(tmp_path: Pa
                                        str(tmp_path / "clean.png"), str(tmp_path / "noisy.png")])
     assert result.exit_code == 0, result.output
     assert info((tmp_path / "clean.aec").read_bytes()).model == PHOTOS
-    assert info((tmp_path / "noisy.aec").read_bytes()).model == "conv-photos-denoise"
-    assert "model conv-photos-denoise" in result.stdout and f"model {PHOTOS}\n" in result.stdout
+    assert info((tmp_path / "noisy.aec").read_bytes()).model == PHOTOS_TWIN
+    assert f"model {PHOTOS_TWIN}" in result.stdout and f"model {PHOTOS}\n" in result.stdout
 
 
 def test_cli_denoise_verbose_names_the_model_each_image_went_through(tmp_path: Path, sky: NDArray[np.uint8],
@@ -296,4 +300,4 @@ def test_cli_denoise_verbose_names_the_model_each_image_went_through(tmp_path: P
     code, out, _ = _run("-m", "conv-photos", "-v", str(tmp_path / "clean.png"), str(tmp_path / "noisy.png"))
     assert code == 0
     assert f"clean.denoised.png: 64x64 RGB, {PHOTOS} quality" in out
-    assert "noisy.denoised.png: 64x64 RGB, conv-photos-denoise quality" in out
+    assert f"noisy.denoised.png: 64x64 RGB, {PHOTOS_TWIN} quality" in out
