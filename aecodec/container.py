@@ -52,6 +52,7 @@ MODEL_IDS: dict[int, tuple[str, bytes]] = {i: (name, bytes.fromhex(h)) for i, (n
     ("conv-photos.v9", "e1487e2d1b74ee8e"),
     ("conv-faces.v2", "f99de5803e4cdfaa"),
     ("conv-photos-denoise.v2", "b1d24bb0d4694a31"),
+    ("conv-faces-denoise.v2", "d71d50da20d7f604"),
 ], start=1)}
 _ID_OF = {model: i for i, model in MODEL_IDS.items()}
 
