@@ -47,6 +47,8 @@ from aecodec.train.loop import optimizer_step, param_groups
 __all__ = ["RunConfig", "run_session", "add_noise", "load_resume", "latest_resume", "model_from_resume", "split_of", "eval_sets", "EVAL_LEVELS"]
 
 EVAL_LEVELS = (2, 6, 10)
+# A hyperprior model's state that training never changes (aecodec.train.hyper re-exports it)
+EXPORTED = ("int_", "log_gain_int", "pack_tables")
 
 
 @dataclass
@@ -214,7 +216,11 @@ def model_from_resume(ck: dict[str, Any]) -> CodecModel:
     from aecodec.models.registry import model_class
     cls = model_class(ck["model_kind"])
     model = cls.from_config(ck["model_config"])
-    model.load_state_dict(ck["ema"])
+    # the exported state (integer synthesis, stream tables) is not trained and not saved: the
+    # promotion re-exports it; older resume points that hold it load it as they did
+    missing, unexpected = model.load_state_dict(ck["ema"], strict=False)
+    if unexpected or any(not k.startswith(EXPORTED) for k in missing):
+        raise AecInputError(f"resume point does not match its model: missing {missing}, unexpected {unexpected}")
     return model.eval()
 
 
@@ -228,7 +234,8 @@ def _save_resume(path: Path, model_ema: CodecModel, opt: torch.optim.Optimizer, 
             if st and "exp_avg_sq" in st:
                 sq[names[id(p)]] = st["exp_avg_sq"].to(torch.bfloat16).cpu()
     blob = {"kind": "aecodec-resume-1", "model_kind": model_ema.kind, "model_config": model_ema.config_dict(),
-            "ema": {k: v.detach().float().cpu().clone() for k, v in model_ema.state_dict().items()},
+            "ema": {k: v.detach().float().cpu().clone() for k, v in model_ema.state_dict().items()
+                    if not k.startswith(EXPORTED)},
             "exp_avg_sq": sq, **meta}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
