@@ -186,3 +186,38 @@ def test_a_widening_run_trains_the_new_channels(tmp_path: Path) -> None:
     model = model_from_resume(load_resume(cfg.resume_point))
     assert model.config.latent_channels == 12 and set(out["eval"]) - {"step", "cpu_h"} == {"photos_L1_psnr", "photos_L1_bpp", "photos_L1_loss"}
     assert model.g_a[-1].weight[8:].abs().sum() > 0  # the silent channels' analysis left zero
+
+
+def test_relative_level_weighting_pulls_each_level_and_domain_alike() -> None:
+    from aecodec.train.longrun import _RelativeWeights
+    w = _RelativeWeights(levels=2, decay=0.5)
+    level, domain = torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1])
+    per = torch.tensor([0.5, 10.0, 40.0], requires_grad=True)
+    loss = w(per, level, domain)
+    assert loss.item() == pytest.approx(1.0)  # each pair's first loss is its own mean
+    loss.backward()
+    # d loss / d per_i = 1 / (n * mean_i): the small bottom-level loss gets the largest pull
+    assert per.grad.tolist() == pytest.approx([1 / 1.5, 1 / 30, 1 / 120])
+    w(torch.tensor([1.5, 10.0, 40.0]), level, domain)
+    assert w.mean[0, 0].item() == pytest.approx(1.0) and w.mean[1, 1].item() == pytest.approx(40.0)
+    assert torch.isnan(w.mean[0, 1])  # a pair never seen stays unset
+
+
+def test_a_relative_run_resumes_from_another_runs_resume_point(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from aecodec.errors import AecInputError
+    torch.set_num_threads(1)
+    first = _cfg(tmp_path)
+    run_session(first, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), max_steps=2)
+    cfg = replace(first, name="rel", init_weights=first.resume_point, level_weighting="relative",
+                     resume_point=str(tmp_path / "resume" / "rel.pt"), curve=str(tmp_path / "rel.csv"))
+    out = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), max_steps=3)
+    assert out["step"] == 3 and np.isfinite(out["eval"]["photos_L0_loss"])
+    start = Path(cfg.curve).read_text().splitlines()[1].split(",")
+    end = Path(first.curve).read_text().splitlines()[-1].split(",")
+    assert start[2:] == end[2:]  # the new run's first curve point is the old run's last
+    cfg.level_weighting = "per-pixel"
+    with pytest.raises(AecInputError, match="level_weighting"):
+        run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
+

@@ -85,6 +85,10 @@ class RunConfig:
     denoise_sigma: float = 0.0  # > 0: a denoising twin (noisy inputs, clean targets)
     widen_latents: int = 0  # > 0: the first session grows init_weights' code to this many channels
     eval_levels: list[int] = field(default_factory=lambda: list(EVAL_LEVELS))  # the curve's rate levels
+    # "uniform": the plain sum of λ·D + R over sampled levels, where the top levels' losses (about
+    # 17x the bottom's) steer the shared transforms; "relative": each (level, faces/photos) sample's
+    # loss over a running mean of that pair's loss, so every rate level and domain pulls alike
+    level_weighting: str = "uniform"
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
@@ -188,7 +192,10 @@ def _build_from(cfg: RunConfig) -> CodecModel:
     from aecodec.models.conv import ConvAutoencoder, ConvConfig
     from aecodec.weights import load_model_file
     if cfg.init_weights:
-        start = load_model_file(cfg.init_weights).model
+        if _is_resume_point(cfg.init_weights):  # grow from another run's resume point (its EMA)
+            start = model_from_resume(load_resume(cfg.init_weights))
+        else:
+            start = load_model_file(cfg.init_weights).model
         model = type(start)(type(start.config)(**start.config_dict()))
         model.load_state_dict(start.state_dict())
         if cfg.widen_latents:
@@ -196,6 +203,14 @@ def _build_from(cfg: RunConfig) -> CodecModel:
             model = widen_latents(model, cfg.widen_latents, seed=cfg.seed)
         return model.to(memory_format=torch.contiguous_format)
     return ConvAutoencoder(ConvConfig(**cfg.model_config))
+
+
+def _is_resume_point(path: str | Path) -> bool:
+    try:
+        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file at all: leave the error to load_model_file
+        return False
+    return isinstance(blob, dict) and blob.get("kind") == "aecodec-resume-1"
 
 
 def load_resume(path: str | Path) -> dict[str, Any]:
@@ -317,6 +332,10 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
         n_face = cfg.batch
     skipped = [0]
     running: list[float] = []
+    if cfg.level_weighting not in ("uniform", "relative"):
+        raise AecInputError(f"unknown level_weighting {cfg.level_weighting!r}: uniform or relative")
+    weigher = _RelativeWeights(levels) if cfg.level_weighting == "relative" else None
+    domain = torch.tensor([0] * n_face + [1] * (cfg.batch - n_face), device=dev)
 
     def meta() -> dict[str, Any]:
         return {"step": step, "cpu_s": cpu_s + time.process_time() - c0, "wall_s": wall_s + time.perf_counter() - t0,
@@ -357,11 +376,12 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
             out = model(inp, level)
         mse = ((out.x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
         bpp = out.bits / (x.shape[2] * x.shape[3])
-        loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
+        per = lambdas[level] * 255.0**2 * mse + bpp
+        loss = per.mean() if weigher is None else weigher(per, level, domain)
         if not optimizer_step(loss, model, opt, skipped):
             continue
         step += 1
-        running.append(float(loss.detach()))
+        running.append(float(per.detach().mean()))  # the plain loss either way: logs compare
         with torch.no_grad():
             d = min(cfg.ema_decay, (1 + step - step0) / (10 + step - step0))
             for pe, pm in zip(ema.parameters(), model.parameters()):
@@ -388,6 +408,28 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
     log(line)
     return {"step": step, "steps_this_session": step - step0, **{k: final[k] for k in ("cpu_s", "wall_s")},
             "eval": row}
+
+
+class _RelativeWeights:
+    """Per (level, domain) running means of the training loss; the batch loss is each sample's
+    loss over its pair's mean, so the gradient is about that of the sum of log losses: a 1 %
+    gain at the bottom rate level counts as much as a 1 % gain at the top. The means start at
+    each pair's first loss and follow at ``decay``; they are not saved (they settle in ~100 steps)."""
+
+    def __init__(self, levels: int, domains: int = 2, decay: float = 0.99) -> None:
+        self.mean = torch.full((levels, domains), float("nan"))
+        self.decay = decay
+
+    def __call__(self, per: torch.Tensor, level: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
+        lv, dm = level.cpu(), domain.cpu()
+        with torch.no_grad():
+            for i, (a, b) in enumerate(zip(lv.tolist(), dm.tolist())):
+                v = float(per[i])
+                if math.isfinite(v):
+                    m = self.mean[a, b]
+                    self.mean[a, b] = v if math.isnan(m) else self.decay * m + (1 - self.decay) * v
+        ref = self.mean[lv, dm].to(per.device).clamp_min(1e-6)
+        return (per / ref).mean()
 
 
 def _build_from_like(model: CodecModel) -> CodecModel:
