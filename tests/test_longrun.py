@@ -221,3 +221,73 @@ def test_a_relative_run_resumes_from_another_runs_resume_point(tmp_path: Path) -
     with pytest.raises(AecInputError, match="level_weighting"):
         run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
 
+
+
+def test_the_rounded_rate_proxy_counts_the_rate_of_the_stored_symbols() -> None:
+    torch.set_num_threads(1)
+    model = _tiny_hyper()
+    x, level = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    with torch.no_grad():
+        z = torch.round(model.g_a(x) * torch.exp(model._log_gains()[level])[:, :, None, None])
+        stored = model.level_bits(z, level)  # what the learning curve and the packer count
+        noisy = model(x, level).bits
+        model.rate_proxy = "ste"
+        rounded = model(x, level).bits
+    torch.testing.assert_close(rounded, stored, rtol=1e-5, atol=1e-3)
+    assert not torch.allclose(noisy, stored, rtol=1e-3)  # the noise proxy counts other bits
+    model.rate_proxy = "ste"
+    model(x, level).bits.sum().backward()  # and the rounded rate still trains the analysis
+    assert model.g_a[0].weight.grad.abs().sum() > 0
+
+
+def test_a_run_checks_its_rate_proxy(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from aecodec.errors import AecInputError
+    torch.set_num_threads(1)
+    cfg = replace(_cfg(tmp_path), rate_proxy="round")
+    out = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), max_steps=2)
+    assert out["step"] == 2 and np.isfinite(out["eval"]["photos_L0_loss"])
+    with pytest.raises(AecInputError, match="rate_proxy"):
+        run_session(replace(cfg, rate_proxy="soft", name="bad"), budget_s=600, log=lambda _: None,
+                    checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
+
+
+def test_a_run_draws_its_crops_from_crop_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    import aecodec.train.longrun as longrun
+    from aecodec.errors import AecInputError
+    torch.set_num_threads(1)
+    seen = []
+    real = longrun.random_batch
+
+    def spy(stack, batch, crop, gen, hflip=True):
+        out = real(stack, batch, crop, gen, hflip)
+        seen.append(tuple(out.shape[2:]))
+        return out
+
+    monkeypatch.setattr(longrun, "random_batch", spy)
+    cfg = replace(_cfg(tmp_path), crop_sizes=[16, 32, 48, 500])  # 500: capped at the tiles' 64
+    run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), max_steps=12)
+    assert set(seen) <= {(a, b) for a in (16, 32, 48, 64) for b in (16, 32, 48, 64)}
+    assert len({h for h, _ in seen}) > 1 and any(h != w for h, w in seen)  # heights and widths apart
+    with pytest.raises(AecInputError, match="crop_sizes"):
+        run_session(replace(cfg, crop_sizes=[8], name="bad"), budget_s=600, log=lambda _: None,
+                    checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
+
+
+def test_a_committed_resume_point_over_its_size_leaves_out_the_second_moments(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aecodec.train.longrun as longrun
+    torch.set_num_threads(1)
+    monkeypatch.setattr(longrun, "COMMITTED_MAX_BYTES", 1000)  # under the tiny model's weights alone
+    cfg = _cfg(tmp_path)
+    said = []
+    run_session(cfg, budget_s=600, log=said.append, checkpoint_dir=str(tmp_path / "ck"), max_steps=2)
+    committed, local = load_resume(cfg.resume_point), load_resume(tmp_path / "ck" / "tiny.resume.pt")
+    assert not committed["exp_avg_sq"] and local["exp_avg_sq"]  # the local checkpoint keeps them
+    assert committed["ema"].keys() == local["ema"].keys()
+    assert any("second moments" in line for line in said)
+    out = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
+    assert out["step"] == 3  # and it resumes

@@ -133,3 +133,13 @@ def test_random_batch_without_flips_returns_the_faces_as_they_are() -> None:
     assert all(any(torch.equal(b, f) for f in faces) for b in batch)
     flipped = random_batch(stack, 32, 12, torch.Generator().manual_seed(0))
     assert not all(any(torch.equal(b, f) for f in faces) for b in flipped)
+
+
+def test_random_batch_takes_a_height_and_a_width() -> None:
+    from aecodec.train.data import random_batch
+
+    stack = torch.from_numpy(_faces(4, 12, 5))
+    batch = random_batch(stack, 6, (8, 12), torch.Generator().manual_seed(0), hflip=False)
+    assert batch.shape == (6, 3, 8, 12)
+    faces = stack.permute(0, 3, 1, 2).float() / 255
+    assert all(any(torch.equal(b, f[:, y:y + 8]) for f in faces for y in range(5)) for b in batch)

@@ -47,6 +47,10 @@ class CodecModel(nn.Module):
     kind: ClassVar[str]
     stride: ClassVar[int] = 1
     Config: ClassVar[type]
+    # How a training pass rounds the latents its rate term counts: "noise" (uniform noise, the
+    # usual proxy) or "ste" (rounded, straight through: the rate of the symbols a file stores).
+    # Set by the trainer (``RunConfig.rate_proxy``); not saved with the weights.
+    rate_proxy: str = "noise"
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -123,7 +123,7 @@ class ConvAutoencoder(CodecModel):
         """Training pass. ``level``: (B,) long tensor of rate levels, one per sample."""
         y = self.g_a(x).float()
         z = y * torch.exp(self._log_gains()[level])[:, :, None, None]
-        bits = self.density.bits(quantize(z, "noise"), level)
+        bits = self.density.bits(quantize(z, self.rate_proxy), level)
         y_hat = quantize(z, "ste") * torch.exp(self.log_inv_gain[level])[:, :, None, None]
         x_hat = self.g_s(y_hat.to(x.dtype))
         return ModelOutput(x_hat=x_hat, bits=bits, code=y)

@@ -312,7 +312,8 @@ class HyperConvAutoencoder(ConvAutoencoder):
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> ModelOutput:
         """Joint training pass (transforms, gains and hyperprior together; ``level``: (B,) rate
         levels). The rate is the hyperprior's: symbols with uniform noise under their predicted
-        scales, plus z with noise; the hyperprior reads the rounded symbols (straight through),
+        scales, plus z with noise (with ``rate_proxy`` "ste": the rounded symbols and z, straight
+        through, the rate of what a file stores); the hyperprior reads the rounded symbols (straight through),
         as the encoder does, and z rounded. The rate runs in float32 even under autocast. The
         integer synthesis and the stream tables are not trained: they are re-exported from the
         float networks (``aecodec.train.hyper.export_int``, ``tools/build_tables.py``) before a
@@ -325,8 +326,9 @@ class HyperConvAutoencoder(ConvAutoencoder):
             z = self.hyper.analysis(rounded / g)
             z_hat = z + (torch.round(z) - z).detach()
             log_scale = self.hyper.log_scale(z_hat, scaled.shape[-2:])
-            bits = (self.hyper.symbol_bits(quantize(scaled, "noise"), torch.exp2(log_scale) * g)
-                    + self.hyper.z_bits(z + torch.empty_like(z).uniform_(-0.5, 0.5)))
+            noisy = self.rate_proxy == "noise"
+            bits = (self.hyper.symbol_bits(quantize(scaled, "noise") if noisy else rounded, torch.exp2(log_scale) * g)
+                    + self.hyper.z_bits(z + torch.empty_like(z).uniform_(-0.5, 0.5) if noisy else z_hat))
         x_hat = self.g_s((rounded * torch.exp(self.log_inv_gain[level])[:, :, None, None]).to(x.dtype))
         return ModelOutput(x_hat=x_hat, bits=bits, code=y)
 

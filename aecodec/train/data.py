@@ -144,18 +144,20 @@ def tile_stack(images: list[np.ndarray], tile: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(np.stack(tiles))
 
 
-def random_batch(stack: torch.Tensor, batch: int, crop: int, gen: torch.Generator,
+def random_batch(stack: torch.Tensor, batch: int, crop: int | tuple[int, int], gen: torch.Generator,
                  hflip: bool = True) -> torch.Tensor:
     """Random crops with random horizontal flips (unless ``hflip`` is False) from a
-    (N, H, W, 3) uint8 stack, as float (B, 3, crop, crop) in [0, 1] on the stack's device."""
+    (N, H, W, 3) uint8 stack, as float (B, 3, crop_h, crop_w) in [0, 1] on the stack's device
+    (``crop``: a side, or (height, width))."""
     n, h, w, _ = stack.shape
+    ch, cw = (crop, crop) if isinstance(crop, int) else crop
     dev = stack.device
     idx = torch.randint(0, n, (batch,), generator=gen).to(dev)
-    oy = torch.randint(0, h - crop + 1, (batch,), generator=gen).to(dev)
-    ox = torch.randint(0, w - crop + 1, (batch,), generator=gen).to(dev)
-    ar = torch.arange(crop, device=dev)
+    oy = torch.randint(0, h - ch + 1, (batch,), generator=gen).to(dev)
+    ox = torch.randint(0, w - cw + 1, (batch,), generator=gen).to(dev)
     flip = (torch.rand(batch, generator=gen) < (0.5 if hflip else 0.0)).to(dev)  # same draws either way
-    cols = torch.where(flip[:, None], ox[:, None] + crop - 1 - ar, ox[:, None] + ar)
-    rows = oy[:, None] + ar
+    ar = torch.arange(cw, device=dev)
+    cols = torch.where(flip[:, None], ox[:, None] + cw - 1 - ar, ox[:, None] + ar)
+    rows = oy[:, None] + torch.arange(ch, device=dev)
     out = stack[idx[:, None, None], rows[:, :, None], cols[:, None, :]]
     return out.permute(0, 3, 1, 2).float().div_(255.0)

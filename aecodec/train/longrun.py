@@ -47,6 +47,7 @@ from aecodec.train.loop import optimizer_step, param_groups
 __all__ = ["RunConfig", "run_session", "add_noise", "load_resume", "latest_resume", "model_from_resume", "split_of", "eval_sets", "EVAL_LEVELS"]
 
 EVAL_LEVELS = (2, 6, 10)
+RATE_PROXIES = {"noise": "noise", "round": "ste"}  # RunConfig.rate_proxy -> the model's rounding
 # A hyperprior model's state that training never changes (aecodec.train.hyper re-exports it)
 EXPORTED = ("int_", "log_gain_int", "pack_tables")
 
@@ -89,6 +90,18 @@ class RunConfig:
     # 17x the bottom's) steer the shared transforms; "relative": each (level, faces/photos) sample's
     # loss over a running mean of that pair's loss, so every rate level and domain pulls alike
     level_weighting: str = "uniform"
+    # the rate term's rounding: "noise" (uniform noise) or "round" (the rounded symbols, straight
+    # through). Noise drifts from the real rate: wide session 2 lowered the noisy loss on held-out
+    # faces 4.8 % at L2 while their rounded loss rose 1.5 % (benchmarks/training/README.md)
+    rate_proxy: str = "noise"
+    # crop sides a step draws its crop's height and width from (each capped at the smallest
+    # stack's side; empty: ``crop`` square). One fixed side trains the hyperprior's bottom and
+    # right edges at one alignment only: with 224 px crops (14 latents, 3.5 side cells) the last
+    # two latent rows a 4-cell side grid predicts are always cropped away, so at 256 px (every
+    # 250x250 face, every 768x512 photo) wide session 2 spent 175 bits a latent position there
+    # against 100 on the rows above (benchmarks/training/README.md). Sides of 12-15 latents
+    # (192, 208, 224, 240 px) train every alignment.
+    crop_sizes: list[int] = field(default_factory=list)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
@@ -239,8 +252,15 @@ def model_from_resume(ck: dict[str, Any]) -> CodecModel:
     return model.eval()
 
 
+# A committed resume point stays under this many bytes of tensors (the repository keeps files
+# under 20 MB): past it, the optimizer's second moments are left out (the next session's Adam
+# starts them afresh, behind its warm-up) and the fp32 EMA weights kept.
+COMMITTED_MAX_BYTES = 19_000_000
+
+
 def _save_resume(path: Path, model_ema: CodecModel, opt: torch.optim.Optimizer, model: CodecModel,
-                 meta: dict[str, Any]) -> None:
+                 meta: dict[str, Any], max_bytes: int | None = None) -> bool:
+    """Write a resume point; returns whether it holds the optimizer's second moments."""
     names = {id(p): n for n, p in model.named_parameters()}
     sq = {}
     for group in opt.param_groups:
@@ -248,14 +268,17 @@ def _save_resume(path: Path, model_ema: CodecModel, opt: torch.optim.Optimizer, 
             st = opt.state.get(p)
             if st and "exp_avg_sq" in st:
                 sq[names[id(p)]] = st["exp_avg_sq"].to(torch.bfloat16).cpu()
+    ema = {k: v.detach().float().cpu().clone() for k, v in model_ema.state_dict().items() if not k.startswith(EXPORTED)}
+    size = lambda d: sum(v.numel() * v.element_size() for v in d.values())  # noqa: E731
+    if max_bytes is not None and size(ema) + size(sq) > max_bytes:
+        sq = {}
     blob = {"kind": "aecodec-resume-1", "model_kind": model_ema.kind, "model_config": model_ema.config_dict(),
-            "ema": {k: v.detach().float().cpu().clone() for k, v in model_ema.state_dict().items()
-                    if not k.startswith(EXPORTED)},
-            "exp_avg_sq": sq, **meta}
+            "ema": ema, "exp_avg_sq": sq, **meta}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(blob, tmp)
     tmp.replace(path)
+    return bool(sq)
 
 
 class _Stop:
@@ -335,7 +358,16 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
     if cfg.level_weighting not in ("uniform", "relative"):
         raise AecInputError(f"unknown level_weighting {cfg.level_weighting!r}: uniform or relative")
     weigher = _RelativeWeights(levels) if cfg.level_weighting == "relative" else None
+    if cfg.rate_proxy not in RATE_PROXIES:
+        raise AecInputError(f"unknown rate_proxy {cfg.rate_proxy!r}: {' or '.join(RATE_PROXIES)}")
+    model.rate_proxy = RATE_PROXIES[cfg.rate_proxy]
     domain = torch.tensor([0] * n_face + [1] * (cfg.batch - n_face), device=dev)
+    stacks = [t for t in (faces if n_face else None, photos if cfg.batch - n_face else None) if t is not None]
+    side_max = min(min(t.shape[1], t.shape[2]) for t in stacks)
+    square = min(cfg.crop, side_max)
+    sizes = sorted({min(int(c), side_max) for c in cfg.crop_sizes})
+    if any(c < 16 for c in sizes):
+        raise AecInputError(f"crop_sizes must be at least 16 px, got {cfg.crop_sizes}")
 
     def meta() -> dict[str, Any]:
         return {"step": step, "cpu_s": cpu_s + time.process_time() - c0, "wall_s": wall_s + time.perf_counter() - t0,
@@ -363,10 +395,11 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
         parts = []
+        crop = square if not sizes else tuple(sizes[int(i)] for i in torch.randint(0, len(sizes), (2,), generator=gen))
         if n_face:
-            parts.append(random_batch(faces, n_face, min(cfg.crop, faces.shape[1]), gen, True))
+            parts.append(random_batch(faces, n_face, crop, gen, True))
         if cfg.batch - n_face:
-            parts.append(random_batch(photos, cfg.batch - n_face, min(cfg.crop, photos.shape[1]), gen, True))
+            parts.append(random_batch(photos, cfg.batch - n_face, crop, gen, True))
         x = torch.cat(parts) if len(parts) > 1 else parts[0]
         level = torch.randint(0, levels, (x.shape[0],), generator=gen).to(dev)
         inp = x
@@ -397,7 +430,8 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
             last_eval = time.perf_counter()
     final = meta()
     _save_resume(local, ema, opt, model, final)
-    _save_resume(resume, ema, opt, model, final)
+    if not _save_resume(resume, ema, opt, model, final, max_bytes=COMMITTED_MAX_BYTES):
+        log(f"{resume}: without the optimizer's second moments (over {COMMITTED_MAX_BYTES / 1e6:.0f} MB with them)")
     row = curve_point() if sets else {}
     line = (f"{time.strftime('%Y-%m-%d %H:%M')} {cfg.name}: steps {step0} -> {step} "
             f"(+{step - step0} in {final['wall_s'] - wall_s:.0f} s wall, {(final['cpu_s'] - cpu_s) / 3600:.2f} CPU-h; "
