@@ -312,9 +312,9 @@ class HyperConvAutoencoder(ConvAutoencoder):
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> ModelOutput:
         """Joint training pass (transforms, gains and hyperprior together; ``level``: (B,) rate
         levels). The rate is the hyperprior's: symbols with uniform noise under their predicted
-        scales, plus z with noise (with ``rate_proxy`` "ste": the rounded symbols and z, straight
-        through, the rate of what a file stores); the hyperprior reads the rounded symbols (straight through),
-        as the encoder does, and z rounded. The rate runs in float32 even under autocast. The
+        scales, plus z with noise (with ``rate_proxy`` "ste": the rounded symbols and z, the rate
+        of what a file stores); the hyperprior reads the rounded symbols (straight through), as
+        the encoder does, and z rounded. The rate runs in float32 even under autocast. The
         integer synthesis and the stream tables are not trained: they are re-exported from the
         float networks (``aecodec.train.hyper.export_int``, ``tools/build_tables.py``) before a
         model is shipped."""

@@ -91,15 +91,15 @@ class RunConfig:
     # loss over a running mean of that pair's loss, so every rate level and domain pulls alike
     level_weighting: str = "uniform"
     # the rate term's rounding: "noise" (uniform noise) or "round" (the rounded symbols, straight
-    # through). Noise drifts from the real rate: wide session 2 lowered the noisy loss on held-out
-    # faces 4.8 % at L2 while their rounded loss rose 1.5 % (benchmarks/training/README.md)
+    # through). Noise overstates gains: wide session 2 lowered the noisy loss of 224 px training
+    # tiles 3.65 % at L2 and their rounded loss 1.25 % (benchmarks/training/proxy_gap.md)
     rate_proxy: str = "noise"
     # crop sides a step draws its crop's height and width from (each capped at the smallest
     # stack's side; empty: ``crop`` square). One fixed side trains the hyperprior's bottom and
     # right edges at one alignment only: with 224 px crops (14 latents, 3.5 side cells) the last
     # two latent rows a 4-cell side grid predicts are always cropped away, so at 256 px (every
-    # 250x250 face, every 768x512 photo) wide session 2 spent 175 bits a latent position there
-    # against 100 on the rows above (benchmarks/training/README.md). Sides of 12-15 latents
+    # 250x250 face, every 768x512 photo) wide session 2 spent 188 bits a latent position there
+    # against 107 on the rows above (benchmarks/training/edge_rate.md). Sides of 12-15 latents
     # (192, 208, 224, 240 px) train every alignment.
     crop_sizes: list[int] = field(default_factory=list)
 
@@ -153,14 +153,18 @@ def eval_sets(cfg: RunConfig, faces_n: int = 24, photos_n: int = 12) -> list[tup
         sets.append(("faces", x.permute(0, 3, 1, 2).float() / 255.0))
     if cfg.eval_photos:
         imgs = folder_images([cfg.eval_photos])[:photos_n]
-        side = min(320, *(min(im.shape[:2]) for im in imgs)) // 16 * 16
-        crops = []
-        for im in imgs:
-            h, w = im.shape[:2]
-            top, left = (h - side) // 2, (w - side) // 2
-            crops.append(im[top:top + side, left:left + side])
-        sets.append(("photos", torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0))
+        sets.append(("photos", centre_crops(imgs, min(320, *(min(im.shape[:2]) for im in imgs)) // 16 * 16)))
     return sets
+
+
+def centre_crops(imgs: list[np.ndarray], side: int) -> torch.Tensor:
+    """The centre ``side`` x ``side`` crop of each (H, W, 3) uint8 image, as float (N, 3, side, side) in [0, 1]."""
+    crops = []
+    for im in imgs:
+        h, w = im.shape[:2]
+        top, left = (h - side) // 2, (w - side) // 2
+        crops.append(im[top:top + side, left:left + side])
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
 
 
 @torch.inference_mode()
@@ -205,10 +209,8 @@ def _build_from(cfg: RunConfig) -> CodecModel:
     from aecodec.models.conv import ConvAutoencoder, ConvConfig
     from aecodec.weights import load_model_file
     if cfg.init_weights:
-        if _is_resume_point(cfg.init_weights):  # grow from another run's resume point (its EMA)
-            start = model_from_resume(load_resume(cfg.init_weights))
-        else:
-            start = load_model_file(cfg.init_weights).model
+        ck = _resume_point_or_none(cfg.init_weights)  # grow from another run's resume point (its EMA)
+        start = model_from_resume(ck) if ck is not None else load_model_file(cfg.init_weights).model
         model = type(start)(type(start.config)(**start.config_dict()))
         model.load_state_dict(start.state_dict())
         if cfg.widen_latents:
@@ -218,12 +220,13 @@ def _build_from(cfg: RunConfig) -> CodecModel:
     return ConvAutoencoder(ConvConfig(**cfg.model_config))
 
 
-def _is_resume_point(path: str | Path) -> bool:
+def _resume_point_or_none(path: str | Path) -> dict[str, Any] | None:
+    """The resume point at ``path``, or None where it holds something else (shipped weights)."""
     try:
         blob = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception:  # not a torch file at all: leave the error to load_model_file
-        return False
-    return isinstance(blob, dict) and blob.get("kind") == "aecodec-resume-1"
+        return None
+    return blob if isinstance(blob, dict) and blob.get("kind") == "aecodec-resume-1" else None
 
 
 def load_resume(path: str | Path) -> dict[str, Any]:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from aecodec.train.data import folder_images
-from aecodec.train.longrun import eval_loss, load_resume, model_from_resume
+from aecodec.train.longrun import centre_crops, eval_loss, load_resume, model_from_resume
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDES = (192, 208, 224, 240, 256, 288, 320)
@@ -34,15 +33,6 @@ def load(spec: str):
         return f"{Path(spec).stem}@{ck['step']}", model_from_resume(ck)
     from aecodec.weights import load_shipped
     return spec, load_shipped(spec).model.float().to(memory_format=torch.contiguous_format).eval()
-
-
-def crops(imgs: list[np.ndarray], side: int) -> torch.Tensor:
-    out = []
-    for im in imgs:
-        h, w = im.shape[:2]
-        t, left = (h - side) // 2, (w - side) // 2
-        out.append(im[t:t + side, left:left + side])
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
 
 
 @torch.inference_mode()
@@ -68,7 +58,7 @@ def main() -> None:
     print(f"Command: `python benchmarks/training/edge_rate.py {' '.join(args.models)}`\n")
     print("| model | rows 0-11 bits/position | rows 12-13 | rows 14-15 | rows 14-15 / rows 12-13 |")
     print("|---|---:|---:|---:|---:|")
-    x = crops(imgs, 256)
+    x = centre_crops(imgs, 256)
     for name, m in models:
         b = position_bits(m, x, lv)
         inner, mid, edge = float(b[:12].mean()), float(b[12:14].mean()), float(b[14:].mean())
@@ -76,7 +66,7 @@ def main() -> None:
     print(f"\n| model | {' | '.join(f'{s} px' for s in SIDES)} |")
     print(f"|---|{'---:|' * len(SIDES)}")
     for name, m in models:
-        row = [eval_loss(m, crops(imgs, s), (lv,))[f"L{lv}_loss"] for s in SIDES]
+        row = [eval_loss(m, centre_crops(imgs, s), (lv,))[f"L{lv}_loss"] for s in SIDES]
         print(f"| {name} | {' | '.join(f'{v:.4f}' for v in row)} |", flush=True)
 
 
