@@ -53,6 +53,7 @@ MODEL_IDS: dict[int, tuple[str, bytes]] = {i: (name, bytes.fromhex(h)) for i, (n
     ("conv-faces.v2", "f99de5803e4cdfaa"),
     ("conv-photos-denoise.v2", "b1d24bb0d4694a31"),
     ("conv-faces-denoise.v2", "d71d50da20d7f604"),
+    ("conv-photos.v10", "c32e29ba67852f50"),
 ], start=1)}
 _ID_OF = {model: i for i, model in MODEL_IDS.items()}
 
