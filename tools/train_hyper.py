@@ -109,8 +109,13 @@ def save_candidate(lm, hyper: HyperPrior, z_sample: torch.Tensor, steps: int, cp
     if lm.model.kind != "conv-hyper":  # a jointly trained model's description already says so
         model.config.description = (f"{lm.model.config.description}; with a scale hyperprior (packing methods 4-7) "
                                     f"on {lm.name}'s transforms")
+    # a run's candidate (tools/promote.py --save-candidate) carries its family and run in its
+    # card: keep those, not the candidate file's stem ("cand-wide"), which named v10's card
+    run = lm.card.get("run")
     card = {**{k: v for k, v in lm.card.items() if k not in ("results", "curves")},
-            "name": lm.name.split(".")[0], "transforms_from": lm.name,
+            "name": lm.card.get("name") or lm.name.split(".")[0],
+            "transforms_from": (f"run {run} at step {int(lm.card.get('steps_in_run', 0)):,} ({lm.name})" if run
+                                else lm.name),
             "hyperprior": {"steps": steps, "cpu_hours": round(cpu_s / 3600, 2), "batch": a.batch, "lr": a.lr,
                            "latents": f"{a.faces} LFW train-people faces (padded to 256x256) and {a.photos} "
                                       "256x256 photo tiles of the run config's training folders, cached once",
