@@ -48,3 +48,30 @@ def test_a_denoising_gate_codes_seeded_noisy_inputs_against_clean_references() -
     assert abs((noisy.astype(float) - ref).std() / 255 - 0.1) < 0.01
     assert promote._input_and_reference(one["faces"][0]) == (noisy, ref)
     assert promote._input_and_reference(clean["faces"][0]) == (clean["faces"][0][1],) * 2
+
+
+def test_a_run_candidate_keeps_its_family_name_through_the_hyperprior_export(tmp_path: Path) -> None:
+    """tools/train_hyper.py --model-out on a promote.py candidate: the card names the family and
+    the run, not the candidate file's stem (v10's card had said "cand-wide")."""
+    import argparse
+
+    import torch
+
+    from aecodec.models.conv import ConvAutoencoder, ConvConfig
+    from aecodec.models.hyper import HyperConfig, HyperPrior
+    from aecodec.train.hyper import side_sample
+    from aecodec.weights import load_model_file, save_model
+    spec = importlib.util.spec_from_file_location("train_hyper_tool", ROOT / "tools" / "train_hyper.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    torch.manual_seed(0)
+    base = ConvAutoencoder(ConvConfig(channels=8, latent_channels=12, levels=3, lambdas=[0.01, 0.03, 0.1])).eval()
+    save_model(base, tmp_path / "cand-wide.pt", card={"name": "conv-photos", "run": "wide", "steps_in_run": 113150})
+    lm = load_model_file(tmp_path / "cand-wide.pt")
+    hyper = HyperPrior(HyperConfig(latent_channels=12, channels=6, classes=20, class_low=-40))
+    lat = torch.randn(8, 12, 6, 7)
+    a = argparse.Namespace(batch=4, lr=1e-3, faces=8, photos=0)
+    tool.save_candidate(lm, hyper, side_sample(base, hyper, lat, n=16), 0, 1.0, a, tmp_path / "cand-wide-h.pt")
+    card = load_model_file(tmp_path / "cand-wide-h.pt").card
+    assert card["name"] == "conv-photos" and card["run"] == "wide"
+    assert card["transforms_from"] == "run wide at step 113,150 (cand-wide)"
