@@ -54,6 +54,7 @@ MODEL_IDS: dict[int, tuple[str, bytes]] = {i: (name, bytes.fromhex(h)) for i, (n
     ("conv-photos-denoise.v2", "b1d24bb0d4694a31"),
     ("conv-faces-denoise.v2", "d71d50da20d7f604"),
     ("conv-photos.v10", "c32e29ba67852f50"),
+    ("conv-faces.v3", "8857c541a554ef3f"),
 ], start=1)}
 _ID_OF = {model: i for i, model in MODEL_IDS.items()}
 

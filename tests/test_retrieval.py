@@ -42,13 +42,14 @@ def _stems(pairs: list[tuple[str, float]]) -> list[str]:
 
 def test_descriptor_length_does_not_depend_on_image_size() -> None:
     lm = load_shipped(MODEL)
-    small = np.ones((160, 3, 5), np.int32)
-    large = np.ones((160, 16, 16), np.int32)
+    c = lm.model.config.latent_channels  # 160 up to conv-faces.v2, 320 from v3
+    small = np.ones((c, 3, 5), np.int32)
+    large = np.ones((c, 16, 16), np.int32)
     for kind in ("centre", "grid4"):
         a, b = describe_symbols(lm, small, 50.0, kind), describe_symbols(lm, large, 30.0, kind)
-        assert a.shape == b.shape == (160 * 16,)
+        assert a.shape == b.shape == (c * 16,)
         assert a.dtype == np.float32 and np.isclose(np.linalg.norm(b), 1.0)
-    assert describe_symbols(lm, large, 50.0, "full").shape == (160 * 256,)
+    assert describe_symbols(lm, large, 50.0, "full").shape == (c * 256,)
     with pytest.raises(AecInputError):
         describe_symbols(lm, large, 50.0, "nope")
 
