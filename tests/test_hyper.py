@@ -22,22 +22,19 @@ from aecodec.errors import AecFormatError
 from aecodec.images import load_image
 from aecodec.models.hyper import (ACT_MAX, Z_MAX, HyperConfig, HyperConvAutoencoder, HyperPrior,
                                   IntSynthesis)
-from aecodec.models.conv import ConvAutoencoder, ConvConfig
+from aecodec.models.conv import ConvAutoencoder
 from aecodec.pack import HYPER, LADDER, pack, unpack
 from aecodec.train.hyper import attach, hyper_bits, level_gains, side_sample, train_hyper
 from aecodec.weights import LoadedModel, load_model_file, save_model, state_hash
+from _tiny import TINY_HYPER, tiny_base, tiny_pair
 
 
-def _base() -> ConvAutoencoder:
-    torch.manual_seed(0)
-    cfg = ConvConfig(channels=8, latent_channels=12, levels=3, lambdas=[0.01, 0.03, 0.1])
-    return ConvAutoencoder(cfg).eval()
+_base = tiny_base
 
 
 @pytest.fixture(scope="module")
 def tiny() -> HyperConvAutoencoder:
-    base = _base()
-    hyper = HyperPrior(HyperConfig(latent_channels=12, channels=6, classes=20, class_low=-40))
+    base, hyper = tiny_pair()
     torch.manual_seed(1)
     lat = torch.randn(8, 12, 6, 7) * torch.linspace(0.1, 8, 12)[None, :, None, None]
     train_hyper(base, hyper, lat, steps=4, batch=4, log=lambda _: None)
@@ -317,7 +314,7 @@ def test_level_bits_is_the_hyperprior_estimate_of_rounded_symbols(tiny: HyperCon
 
 
 def test_attach_takes_only_the_transforms_of_a_model_that_has_a_hyperprior(tiny: HyperConvAutoencoder) -> None:
-    hyper = HyperPrior(HyperConfig(latent_channels=12, channels=6, classes=20, class_low=-40))
+    hyper = HyperPrior(TINY_HYPER)
     hyper.load_state_dict(tiny.hyper.state_dict())
     with torch.no_grad():
         hyper.h_s[-1].bias.add_(0.5)  # as if joint training had moved it

@@ -17,13 +17,14 @@ from aecodec.container import AecFile, read, write
 from aecodec.errors import AecFormatError, AecModelError
 from aecodec.images import load_image
 from aecodec.models.hyper import HyperConfig, HyperConvAutoencoder, HyperPrior
-from aecodec.models.conv import ConvAutoencoder, ConvConfig
+from aecodec.models.conv import ConvAutoencoder
 from aecodec import pack as packing
 from aecodec.pack import COMPACT, HYPER, ORDERED, TABLED, pack, unpack
 from aecodec.packtables import PackTables
 from aecodec.train.hyper import attach, side_sample, train_hyper
 from aecodec.train.tables import build_tables, with_tables
 from aecodec.weights import load_model_file, save_model
+from _tiny import TINY_CONV, tiny_pair
 
 
 def _latents(n: int, seed: int) -> torch.Tensor:
@@ -33,9 +34,7 @@ def _latents(n: int, seed: int) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def tabled() -> HyperConvAutoencoder:
-    torch.manual_seed(0)
-    base = ConvAutoencoder(ConvConfig(channels=8, latent_channels=12, levels=3, lambdas=[0.01, 0.03, 0.1])).eval()
-    hyper = HyperPrior(HyperConfig(latent_channels=12, channels=6, classes=20, class_low=-40))
+    base, hyper = tiny_pair()
     lat = _latents(16, 1)
     train_hyper(base, hyper, lat, steps=4, batch=4, log=lambda _: None)
     model = attach(base, hyper, side_sample(base, hyper, lat, n=16))
@@ -222,7 +221,7 @@ def test_bad_compact_stages_are_format_errors(stage: bytes) -> None:
 def test_a_transplanted_hyperprior_codes_new_transforms(m: int, tabled: HyperConvAutoencoder) -> None:
     from aecodec.train.hyper import transplant
 
-    cfg = ConvConfig(channels=8, latent_channels=12, levels=3, lambdas=[0.01, 0.03, 0.1])
+    cfg = TINY_CONV
     own = ConvAutoencoder(cfg)
     own.load_state_dict({k: v for k, v in tabled.state_dict().items() if k in own.state_dict()})
     same = transplant(own, tabled)  # the donor's own transforms: the donor back, exactly

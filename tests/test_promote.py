@@ -8,11 +8,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _promote():
-    spec = importlib.util.spec_from_file_location("promote_tool", ROOT / "tools" / "promote.py")
+def _tool(name: str):
+    """A script of tools/ as a module."""
+    spec = importlib.util.spec_from_file_location(f"{name}_tool", ROOT / "tools" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _promote():
+    return _tool("promote")
 
 
 def test_gate_needs_every_rival_on_every_gate_set() -> None:
@@ -56,19 +61,14 @@ def test_a_run_candidate_keeps_its_family_name_through_the_hyperprior_export(tmp
     import argparse
 
     import torch
+    from _tiny import tiny_pair
 
-    from aecodec.models.conv import ConvAutoencoder, ConvConfig
-    from aecodec.models.hyper import HyperConfig, HyperPrior
     from aecodec.train.hyper import side_sample
     from aecodec.weights import load_model_file, save_model
-    spec = importlib.util.spec_from_file_location("train_hyper_tool", ROOT / "tools" / "train_hyper.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    torch.manual_seed(0)
-    base = ConvAutoencoder(ConvConfig(channels=8, latent_channels=12, levels=3, lambdas=[0.01, 0.03, 0.1])).eval()
+    tool = _tool("train_hyper")
+    base, hyper = tiny_pair()
     save_model(base, tmp_path / "cand-wide.pt", card={"name": "conv-photos", "run": "wide", "steps_in_run": 113150})
     lm = load_model_file(tmp_path / "cand-wide.pt")
-    hyper = HyperPrior(HyperConfig(latent_channels=12, channels=6, classes=20, class_low=-40))
     lat = torch.randn(8, 12, 6, 7)
     a = argparse.Namespace(batch=4, lr=1e-3, faces=8, photos=0)
     tool.save_candidate(lm, hyper, side_sample(base, hyper, lat, n=16), 0, 1.0, a, tmp_path / "cand-wide-h.pt")
