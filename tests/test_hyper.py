@@ -270,6 +270,70 @@ def test_the_synthesis_in_small_pieces_is_the_same(tiny: HyperConvAutoencoder) -
     assert np.array_equal(pieces(z, (19, 15)), whole)
 
 
+def _dtypes_used(monkeypatch, synth: IntSynthesis, z: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, list]:
+    """The synthesis of ``z`` and the dtype each of its products ran in."""
+    import aecodec.models.hyper as hyper_mod
+
+    seen, real = [], hyper_mod._conv_rows
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("dtype", args[5] if len(args) > 5 else np.float64))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hyper_mod, "_conv_rows", spy)
+    try:
+        return synth(z, hw), seen
+    finally:
+        monkeypatch.setattr(hyper_mod, "_conv_rows", real)
+
+
+def test_float32_products_give_the_float64_integers(tiny: HyperConvAutoencoder, monkeypatch) -> None:
+    """Small side symbols take the float32 products, and the integers out are those of float64
+    and of Python integers; turned off (as a program allowing bfloat16 products would), float64."""
+    import aecodec.models.hyper as hyper_mod
+
+    synth = tiny.synthesis()
+    z = np.random.default_rng(5).integers(-20, 21, (6, 2, 3))
+    fast, used = _dtypes_used(monkeypatch, synth, z, (7, 9))
+    assert np.float32 in used
+    monkeypatch.setattr(hyper_mod, "float32_products_are_ieee", lambda: False)
+    slow, used64 = _dtypes_used(monkeypatch, synth, z, (7, 9))
+    assert set(used64) == {np.float64}
+    assert np.array_equal(fast, slow) and np.array_equal(fast, _reference(synth, z, (7, 9)))
+
+
+def test_float32_products_stop_at_the_exact_bound(monkeypatch) -> None:
+    """One 1x1 layer of weights 2**12 - 1 over 2 channels: an input of 2**11 keeps every sum
+    below 2**24 (float32), 2**11 + 1 does not (float64); all exact, where float32 would round
+    the last one's sum (odd, above 2**24)."""
+    from aecodec.models.hyper import F32_EXACT_BELOW, IntLayer
+
+    layer = IntLayer(np.full((1, 2), 4095.0), np.zeros(1), 1, False, 0, False)
+    synth = IntSynthesis([layer])
+    for v, want in ((2048, np.float32), (2049, np.float64), (4095, np.float64)):
+        z = np.array([[[v]], [[v - 1]]], np.int64)
+        out, used = _dtypes_used(monkeypatch, synth, z, (1, 1))
+        assert used == [want]
+        assert int(out[0, 0, 0]) == 4095 * (2 * v - 1) == int(_reference(synth, z, (1, 1))[0, 0, 0])
+    assert 4095 * 2 * 2048 < F32_EXACT_BELOW <= 4095 * 2 * 2049
+    assert int(np.float32(4095 * 4095) + np.float32(4095 * 4094)) != 4095 * 8189  # what float64 avoided
+
+
+def test_routing_ignores_a_program_s_bfloat16_matmul_setting(tiny: HyperConvAutoencoder) -> None:
+    z = np.random.default_rng(8).integers(-30, 31, (6, 2, 3))
+    routing = tiny.routing(40)
+    ref = routing.scale_keys(z, (12, 7, 9))
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        from aecodec.models.hyper import float32_products_are_ieee
+
+        assert not float32_products_are_ieee()
+        assert np.array_equal(tiny.routing(40).scale_keys(z, (12, 7, 9)), ref)
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 @pytest.mark.parametrize("k", [3, 5, 7])
 @pytest.mark.parametrize("chw", [(1, 1, 1), (6, 3, 5), (9, 8, 2)])
 def test_the_phased_transposed_convolution_is_the_zero_upsampled_one_exactly(k: int, chw: tuple[int, int, int]) -> None:
