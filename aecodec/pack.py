@@ -760,13 +760,17 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
     # every run i..j-1 (0 <= i < j <= n) and every table t of it at once: est[i, j, t]. Costs are
     # multiples of 1 / (8 * _COST_UNITS) and counts integers, so these float64 sums are exact in
     # any order (the same runs, however the products are summed)
-    h = cum[None, :, :] - cum[:, None, :]  # (n + 1, n + 1, bins): the histogram of classes i..j-1
-    counts = np.cumsum(h[..., ::-1], axis=-1)[..., ::-1]  # of those, the symbols at or above each value
+    # Each sum over classes i..j-1 is a difference of two sums over classes 0..i-1 and 0..j-1
+    # (exact, as above), so every quantity is formed on (n + 1, ...) prefix arrays first and
+    # only then broadcast to the (n + 1, n + 1, ...) of all runs: 2.5x quicker than building
+    # the runs' histograms (same values, so the same runs and tables).
+    above = np.cumsum(cum[:, ::-1], axis=1)[:, ::-1]  # (n + 1, bins): symbols of classes < i at or above each value
     # (a 2-D product in torch: numpy's BLAS would start threads of its own, which spin against
     # torch's on a small machine; exact either way. Imported here: reading a file's header
     # needs this module, not torch)
     import torch
-    sym = (torch.from_numpy(h.reshape(-1, bins)) @ torch.from_numpy(cost.T.copy())).numpy().reshape(n + 1, n + 1, n)
+    prefix = (torch.from_numpy(cum) @ torch.from_numpy(cost.T.copy())).numpy()  # (n + 1, n)
+    sym = prefix[None, :, :] - prefix[:, None, :]  # (n + 1, n + 1, n): run i..j-1 under each table
     # stage k of table t holds the symbols at or above its offset (stage 0 all of them), w bits each
     stages = max(len(t.ladder) for t in tables)
     offset = np.full((n, stages), bins)  # past the bins: a stage no symbol reaches
@@ -776,19 +780,21 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
         for k, w in enumerate(table.ladder):
             offset[t, k], width[t, k] = min(off, 256), w
             off += (1 << w) - 1
-    reached = np.concatenate([counts, np.zeros(h.shape[:2] + (1,))], axis=2)[..., np.minimum(offset, bins)]
-    size = np.ceil(reached * width / 8)  # (n + 1, n + 1, n, stages): each stage's packed bytes
-    small = size < _RAW_BELOW
-    raw = np.where(small, size, 0).sum(axis=3)
-    framed = (~small).sum(axis=3)
+    at = np.concatenate([above, np.zeros((n + 1, 1))], axis=1)[:, np.minimum(offset, bins)].transpose(2, 0, 1)  # (stages, n + 1, n)
+    raw, framed = np.zeros((n + 1, n + 1, n)), np.zeros((n + 1, n + 1, n))
+    for k in range(stages):  # (a stage at a time: sums over a short last axis are slow in numpy)
+        size = np.ceil((at[k][None] - at[k][:, None]) * width[:, k] / 8)  # (n + 1, n + 1, n): stage k's packed bytes
+        small = size < _RAW_BELOW
+        raw += np.where(small, size, 0)
+        framed += ~small
     est = np.where(framed > 0, sym + _FRAME_BYTES * framed, 0) + raw + 1
-    nonzero = counts[..., 1] if bins > 1 else np.zeros(h.shape[:2])
+    nonzero = above[None, :, 1] - above[:, None, 1] if bins > 1 else np.zeros((n + 1, n + 1))
     est[nonzero == 0] = 1.0  # nothing but zeros: the table byte alone
     cls, ends = np.arange(n), np.arange(n + 1)
     est[(cls[None, None, :] < ends[:, None, None]) | (cls[None, None, :] >= ends[None, :, None])] = np.inf  # a run's table is one of its own
     pick = np.argmin(est, axis=2)
     c = np.take_along_axis(est, pick[..., None], axis=2)[..., 0]
-    empty = h.sum(axis=2) == 0
+    empty = above[None, :, 0] - above[:, None, 0] == 0
     c[empty] = 1.0
     pick = np.where(empty, ends[:, None], pick)
     best, back = np.full(n + 1, np.inf), [(0, 0)] * (n + 1)
