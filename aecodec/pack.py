@@ -859,6 +859,23 @@ def _section_order(rid: np.ndarray, keys: np.ndarray | None, positions: int, ord
     n = len(rid)
     low = int(keys.min()) if n else 0
     span = int(keys.max()) - low + 1 if n else 1
+    if (int(rid.max()) + 1 if n else 1) * span <= 1 << 16:
+        # (run, key) fits 16 bits (32 classes of keys spanning up to 2048 eighths of a log2
+        # step): a stable radix sort of it, over the symbols already in the order that breaks
+        # ties (raster, or position-major for order 3), gives the same permutation 5x quicker.
+        key16 = rid.astype(np.int32)
+        key16 *= span
+        if order == 2:
+            key16 += span - 1 + low
+            key16 -= keys
+        else:
+            key16 += keys
+            key16 -= low
+        key16 = key16.astype(np.uint16)
+        if order != 3:
+            return np.argsort(key16, kind="stable")
+        major = np.arange(n).reshape(n // positions, positions).T.ravel()  # the indices, position-major
+        return major[np.argsort(key16[major], kind="stable")]
     if (int(rid.max()) + 1 if n else 1) * span * n >= 1 << 62:  # no composite key: the decoder's sorts, run by run
         runs = [np.flatnonzero(rid == r) for r in range(int(rid.max()) + 1)]
         return np.concatenate([_run_order(idx, order, keys, positions) for idx in runs])
