@@ -68,6 +68,31 @@ def test_run_config_rejects_unknown_keys(tmp_path: Path) -> None:
         RunConfig.from_file(p)
 
 
+def test_a_run_config_extends_another(tmp_path: Path) -> None:
+    import json
+
+    from aecodec.errors import AecInputError
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "a.json").write_text(json.dumps({"name": "a", "lr": 1e-4, "batch": 4, "crop_sizes": [192]}))
+    (tmp_path / "b.json").write_text(json.dumps({"extends": "base/a.json", "name": "b", "batch": 8}))
+    (tmp_path / "c.json").write_text(json.dumps({"extends": "b.json", "lr": 5e-5}))
+    c = RunConfig.from_file(tmp_path / "c.json")
+    assert (c.name, c.lr, c.batch, c.crop_sizes) == ("b", 5e-5, 8, [192])
+    (tmp_path / "loop.json").write_text(json.dumps({"extends": "loop2.json"}))
+    (tmp_path / "loop2.json").write_text(json.dumps({"extends": "loop.json"}))
+    for bad, why in (("loop.json", "loops back"), ("missing.json", "cannot read"), ("num.json", "must be a file name"),
+                     ("typo.json", "unknown run config keys")):
+        if bad == "missing.json":
+            (tmp_path / bad).write_text(json.dumps({"extends": "nowhere.json"}))
+        elif bad == "num.json":
+            (tmp_path / bad).write_text(json.dumps({"extends": 3}))
+        elif bad == "typo.json":
+            (tmp_path / bad).write_text(json.dumps({"extends": "b.json", "bacth": 2}))
+        with pytest.raises(AecInputError, match=why):
+            RunConfig.from_file(tmp_path / bad)
+
+
 def test_shipped_run_config_loads() -> None:
     cfg = RunConfig.from_file(Path(__file__).resolve().parent.parent / "configs" / "run-general.json")
     assert cfg.family == "conv-photos" and 0 < cfg.face_fraction < 1 and np.isfinite(cfg.lr)

@@ -105,14 +105,31 @@ class RunConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise AecInputError(f"cannot read run config {path}: {exc}") from None
+        """A run config from JSON. ``"extends": "other.json"`` (a path relative to this file)
+        starts from that config, resolved the same way, and this file's keys replace its."""
+        data = cls._resolved(Path(path), ())
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise AecInputError(f"unknown run config keys: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+    @classmethod
+    def _resolved(cls, path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise AecInputError(f"cannot read run config {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise AecInputError(f"run config {path} is not a JSON object")
+        parent = data.pop("extends", None)
+        if parent is None:
+            return data
+        if not isinstance(parent, str):
+            raise AecInputError(f"run config {path}: 'extends' must be a file name")
+        base = (path.parent / parent).resolve()
+        if base in chain or base == path.resolve():
+            raise AecInputError(f"run config {path}: 'extends' loops back to {base.name}")
+        return {**cls._resolved(base, chain + (path.resolve(),)), **data}
 
 
 def split_of(stem: str, test_fraction: float = 0.25) -> str:
