@@ -75,3 +75,40 @@ def test_a_run_candidate_keeps_its_family_name_through_the_hyperprior_export(tmp
     card = load_model_file(tmp_path / "cand-wide-h.pt").card
     assert card["name"] == "conv-photos" and card["run"] == "wide"
     assert card["transforms_from"] == "run wide at step 113,150 (cand-wide)"
+
+
+def test_device_bundle_parks_the_weights_a_gpu_run_does_not_need_and_brings_them_back(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    """tools/device_bundle.py park / unpark on a scratch repository: what a device call would send
+    shrinks to the code and the run's own resume point, nothing tracked is lost, and the parked
+    files are ignored (never committed, never sent)."""
+    import subprocess
+
+    dev = _tool("device_bundle")
+    repo = tmp_path / "repo"
+    (repo / "weights" / "resume").mkdir(parents=True)
+    (repo / "code.py").write_text("x = 1\n")
+    (repo / "weights" / "big.v1.pt").write_bytes(b"w" * 5000)
+    (repo / "weights" / "resume" / "run.pt").write_bytes(b"r" * 3000)
+    (repo / "weights" / "resume" / "other.pt").write_bytes(b"o" * 7000)
+    (repo / "weights" / "card.json").write_text("{}")
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(dev, "ROOT", repo)
+    monkeypatch.setattr(dev, "BUNDLE", repo / ".device")
+    monkeypatch.setattr(dev, "PARKED", repo / ".device-parked")
+    before = dev.travelling_bytes([])
+    assert before == 6 + 5000 + 3000 + 7000 + 2
+    assert sorted(p.name for p in dev.parkable("weights/resume/run.pt")) == ["big.v1.pt", "other.pt"]
+    (repo / "cfg.json").write_text('{"name": "run", "resume_point": "weights/resume/run.pt"}')
+    dev.park(str(repo / "cfg.json"))
+    assert not (repo / "weights" / "big.v1.pt").exists() and (repo / "weights" / "resume" / "run.pt").exists()
+    assert dev.travelling_bytes([]) == before - 12000 + len((repo / "cfg.json").read_text())
+    assert b".device-parked" in (repo / ".git" / "info" / "exclude").read_bytes()
+    dev.unpark()
+    assert (repo / "weights" / "big.v1.pt").read_bytes() == b"w" * 5000
+    assert (repo / "weights" / "resume" / "other.pt").read_bytes() == b"o" * 7000
+    assert not (repo / ".device-parked").exists()
+    assert git("status", "--porcelain").stdout.decode().split() == ["??", "cfg.json"]

@@ -11,8 +11,9 @@ or Ctrl-C writes the resume point and one log line (``weights/resume/<run>.log``
 ``kill -TERM <pid>`` stops it early, cleanly. Promotion to shipped weights is a separate gate:
 ``python tools/promote.py``.
 
-On a lent GPU machine the same command runs there (``--device cuda``); bring back the resume
-point through ``$OUT``.
+On a lent GPU machine the same command runs there (``--device cuda``): ``tools/device_bundle.py``
+packs the data it needs within the device tool's 64 MiB, parks the weights the run does not
+need, and writes the command that brings the resume point, log line and curve back through ``$OUT``.
 """
 
 from __future__ import annotations

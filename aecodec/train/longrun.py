@@ -455,7 +455,8 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
     row = curve_point() if sets else {}
     line = (f"{time.strftime('%Y-%m-%d %H:%M')} {cfg.name}: steps {step0} -> {step} "
             f"(+{step - step0} in {final['wall_s'] - wall_s:.0f} s wall, {(final['cpu_s'] - cpu_s) / 3600:.2f} CPU-h; "
-            f"total {final['cpu_s'] / 3600:.2f} CPU-h), threads {torch.get_num_threads()}, "
+            f"total {final['cpu_s'] / 3600:.2f} CPU-h), threads {torch.get_num_threads()}"
+            f"{'' if dev.type == 'cpu' else f', on {dev.type} (CPU-h: the host process)'}, "
             f"stopped by {'signal' if stop.flag else 'budget'}; eval {json.dumps(row)}")
     with open(resume.with_suffix(".log"), "a") as f:
         f.write(line + "\n")
