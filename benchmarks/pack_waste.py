@@ -1,6 +1,6 @@
 """Where method 6's payload goes beyond what its own stream tables promise, stage by stage.
 
-    OMP_NUM_THREADS=1 python benchmarks/pack_waste.py > benchmarks/pack_waste.md
+    OMP_NUM_THREADS=1 python benchmarks/pack_waste.py [MODEL] > benchmarks/pack_waste.md
 
 For the default model's files (its symbols routed by the hyperprior, packed with the shipped
 stream tables, as `pack()` does for method 6), every ladder stage of every run is measured
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from hyperprior import image_sets  # noqa: E402
+from hyperprior import image_sets, model_estimate  # noqa: E402
 
 from aecodec import pack  # noqa: E402
 from aecodec.codec import to_tensor  # noqa: E402
@@ -41,7 +41,7 @@ from aecodec.pack import (_RAW_BELOW, _compact_stage, _compressor, _ladder_stage
                           _start_bytes, _tabled_runs, _zigzag)
 from aecodec.weights import load_exact  # noqa: E402
 
-MODEL = "conv-photos.v8"
+MODEL = sys.argv[1] if len(sys.argv) > 1 else "conv-photos.v10"
 QUALITIES = (5, 30, 60, 90)
 
 
@@ -97,12 +97,13 @@ def main() -> None:
           f"{len(sets['crops64'])} 64x64 centre crops of both). See the script's docstring for the three columns.\n")
     print("Bits per pixel of each part of the payload (method 6 forced, so also where `pack()` would pick another method):\n")
     print("| set | quality | stages | real | static Huffman | ideal | real / static | static / ideal | "
-          "run headers | sparse 1-bit stages: real / ideal | payload / ideal |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "run headers | sparse 1-bit stages: real / ideal | payload / ideal | pack()'s payload / ideal | "
+          "model estimate | ideal / estimate | pack()'s payload / estimate |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in ("faces", "bsds", "crops64"):
         for q in QUALITIES:
             acc: dict[str, list[float]] = {}
-            px, payload, heads = 0, 0, 0
+            px, payload, heads, shipped, estimate = 0, 0, 0, 0, 0.0
             for im in sets[name]:
                 sym = lm.model.encode(to_tensor([im], lm.model.stride), q).numpy()[0]
                 routing = lm.model.routing(q)
@@ -110,6 +111,8 @@ def main() -> None:
                 side = np.asarray(routing.side(sym), np.int64)
                 classes = np.asarray(routing.route(side, sym.shape), np.int64).ravel()
                 payload += 8 * len(pack.pack(sym, method=pack.COMPACT, routing=routing)[1])
+                shipped += 8 * len(pack.pack(sym, routing=routing)[1])  # the method pack() picks (7 here)
+                estimate += model_estimate(lm, sym, side, q)  # the model's own bits (hyperprior.md's estimate)
                 px += im.shape[0] * im.shape[1]
                 for s, cl, x in ((1, _side_classes(tables, side.shape), _zigzag(side).ravel()),
                                  (0, classes, _zigzag(sym).ravel())):
@@ -150,7 +153,8 @@ def main() -> None:
             r, st, idl = acc["all"]
             sp = acc.get("sparse", [0.0, 0.0, 1.0])
             print(f"| {name} | {q} | all | {r / px:.4f} | {st / px:.4f} | {idl / px:.4f} | {r / st:.3f} | {st / idl:.3f} | "
-                  f"{heads / px:.4f} | {sp[0] / max(sp[2], 1):.2f} ({sp[0] / px:.4f} bpp) | {payload / idl:.3f} |")
+                  f"{heads / px:.4f} | {sp[0] / max(sp[2], 1):.2f} ({sp[0] / px:.4f} bpp) | {payload / idl:.3f} | {shipped / idl:.3f} | "
+                  f"{estimate / px:.4f} | {idl / estimate:.3f} | {shipped / estimate:.3f} |")
     print(f"\n({time.time() - t0:.0f} s)")
 
 
