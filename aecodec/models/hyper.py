@@ -148,7 +148,7 @@ def _one_thread(small: bool) -> Iterator[None]:
 # float32 holds every integer of magnitude up to 2**24 exactly, and a sum of such integers
 # whose every partial sum stays that small is exact in any order. A layer whose largest row
 # sum of |weights| times the largest |input| is below this bound (the last two layers of every
-# shipped hyperprior always; the first one for any side symbols below ~330 in magnitude) runs
+# shipped hyperprior always; the first one while the side symbols stay below ~1400 in magnitude) runs
 # its products in float32, about twice as fast as float64 here, with the same integers out.
 F32_EXACT_BELOW = 1 << 24
 
