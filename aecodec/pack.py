@@ -672,6 +672,7 @@ _MAX_COMPACT = (1 << 17) - 1  # method 6 compacts stages of up to this many byte
 _COST_UNITS = 256    # aecodec.packtables.COST_UNITS
 _RAW_BELOW = 16      # a stage of fewer packed bytes is stored as they are, without a frame
 _ZERO_RUN = 0x80     # flag in a run's table byte: all its symbols are 0, nothing stored
+_HIST_CHUNK = 1 << 22  # symbols a histogram pass of the run search takes at a time
 
 
 # Method 6 stores a stage's zstd frame without what the decoder can rebuild. zstd writes a small
@@ -757,7 +758,11 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
     # and no stage is reached through them), so the bins stop there: a face's values stay under
     # ~40 of the 257, and the search runs that much quicker, with the same result.
     bins = min(int(x.max()), 256) + 1 if len(x) else 1
-    hist = np.bincount(classes.astype(np.int32) * bins + np.minimum(x, 256), minlength=bins * n).reshape(n, bins)
+    hist = np.zeros(bins * n, np.int64)
+    for i in range(0, len(x), _HIST_CHUNK):  # in pieces: whole, a 24 MP grid's temporaries took ~0.5 GB
+        hist += np.bincount(classes[i:i + _HIST_CHUNK].astype(np.int32) * bins + np.minimum(x[i:i + _HIST_CHUNK], 256),
+                            minlength=bins * n)
+    hist = hist.reshape(n, bins)
     cum = np.concatenate([np.zeros((1, bins)), np.cumsum(hist, axis=0, dtype=np.float64)])
     cost = np.stack([t.cost[:bins] for t in tables]).astype(np.float64) / (8 * _COST_UNITS)  # bytes per symbol
     # every run i..j-1 (0 <= i < j <= n) and every table t of it at once: est[i, j, t]. Costs are
@@ -935,9 +940,11 @@ def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, le
     if len(first) < 1 << 31:  # held through every order: int32 halves it (120 MB on a 24 MP grid)
         first = first.astype(np.int32)
     live = [r for r, (lo, hi) in enumerate(bounds) if x[first[lo:hi]].any()]
+    held = {0: first}  # order 0's permutation, let go once its turn is over (120 MB on a 24 MP grid)
+    del first
     best: dict[int, tuple[bytes, int]] = {}
     for o in orders:  # the lowest order on ties: tried in turn, a later one kept only if smaller
-        perm = first if o == 0 else _section_order(rid, keys, positions, o)
+        perm = held.pop(0) if o == 0 else _section_order(rid, keys, positions, o)
         for r in live:
             lo, hi = bounds[r]
             t = runs[r][2]
@@ -1014,7 +1021,10 @@ def _hyper_tables_payload(v: np.ndarray, shape: tuple[int, ...], routing: Routin
     zsec = _pack_tabled(_side_classes(tables, side.shape), _zigzag(side).ravel(), tables, 1, level, compact)
     keys = np.asarray(routing.scale_keys(side, shape), np.int32).ravel() if ordered else None
     tried = None if positions <= ALL_ORDERS_UPTO else GRID_ORDERS
-    ysec = _pack_tabled(np.asarray(routing.route(side, shape), np.int16).ravel(), _zigzag(v).ravel(), tables, 0,
+    x = _zigzag(v).ravel()
+    if x.size and int(x.max()) < 1 << 32:  # (always, for int32 symbols) uint32 halves the section's working arrays
+        x = x.astype(np.uint32)
+    ysec = _pack_tabled(np.asarray(routing.route(side, shape), np.int16).ravel(), x, tables, 0,
                         level, compact, keys, positions, tried)
     return b"".join([_varint(len(zsec)), zsec, ysec])
 
@@ -1133,8 +1143,8 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
         level = LARGE_LEVEL if a.size >= LARGE_FROM else SMALL_LEVEL
     if not 1 <= level <= zstd.MAX_COMPRESSION_LEVEL:
         raise ValueError(f"zstd level must be 1..{zstd.MAX_COMPRESSION_LEVEL}, got {level}")
-    v = a.astype(np.int64).reshape(_geometry(a.shape))
-    active = v.any(axis=1)
+    geometry = _geometry(a.shape)
+    active = a.reshape(geometry).any(axis=1)
     candidates = [method] if method else candidates_for(a.shape, routing)
     hw = _grid_hw(a.shape)
 
@@ -1142,9 +1152,13 @@ def pack(symbols: np.ndarray, method: int | None = None, level: int | None = Non
         frames = _compressor(level)  # this thread's: each method runs in its own
         if m in TABLE_METHODS:
             assert routing is not None
-            d = _pack_hyper_tables(v, a.shape, routing, level, compact=m in (COMPACT, ORDERED), ordered=m == ORDERED,
-                                   side_search=side_search, side=side)
-        elif m == HYPER:
+            # the symbols as they are (any integer type): methods 5-7 widen only what they
+            # need, so a 24-megapixel grid holds no int64 copy of itself (240 MB) meanwhile
+            d = _pack_hyper_tables(a.reshape(geometry), a.shape, routing, level, compact=m in (COMPACT, ORDERED),
+                                   ordered=m == ORDERED, side_search=side_search, side=side)
+            return len(d), m, d
+        v = a.astype(np.int64).reshape(geometry)  # (made per method: sequential methods never hold two)
+        if m == HYPER:
             assert routing is not None
             d = _pack_hyper(v, active, frames, a.shape, routing, side)
         else:
