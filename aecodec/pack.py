@@ -30,6 +30,7 @@ _MAX_OFFSET = 127  # per-channel centre, stored as one zigzag byte
 _CENTERED = 0x80  # flag in the group byte: per-channel centres follow
 _DP_BUCKETS = 12  # the grouping search cuts the scale-sorted channels into this many runs (<= 16)
 _TRIED_LADDERS = 3  # ladders per group compressed for real (the best by estimate)
+_HIST_CHUNK = 1 << 22  # symbols a run search's histogram pass takes at a time (_class_hist)
 _GROUP_BYTES, _TABLE_BYTES = 40.0, 0.4  # grouping cost of a frame, of one Huffman table entry
 
 _Compress = Callable[[bytes], bytes]
@@ -454,15 +455,21 @@ def _route(x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(classes), np.concatenate(values)
 
 
+def _class_hist(classes: np.ndarray, x: np.ndarray, n: int, bins: int) -> np.ndarray:
+    """(n, bins) counts of the zigzag values ``x`` (capped at 256) per class, in pieces of
+    ``_HIST_CHUNK`` symbols: at once, a 24 MP grid's temporaries took ~0.5 GB."""
+    hist = np.zeros(bins * n, np.int64)
+    for i in range(0, len(x), _HIST_CHUNK):
+        hist += np.bincount(classes[i:i + _HIST_CHUNK].astype(np.int64) * bins + np.minimum(x[i:i + _HIST_CHUNK], 256),
+                            minlength=bins * n)
+    return hist.reshape(n, bins)
+
+
 def _runs(classes: np.ndarray, x: np.ndarray, n: int = ctx.CLASSES) -> list[tuple[int, int]]:
     """Cut the ``n`` classes (ordered by predicted scale) into runs [lo, hi) by dynamic
     programming on estimated size, so that a run exists only where its own stream pays; no run
     is empty."""
-    hist = np.zeros(257 * n, np.int64)
-    for i in range(0, len(x), _HIST_CHUNK):  # in pieces, as the tables' run search
-        hist += np.bincount(classes[i:i + _HIST_CHUNK].astype(np.int64) * 257 + np.minimum(x[i:i + _HIST_CHUNK], 256),
-                            minlength=257 * n)
-    hist = hist.reshape(n, 257)
+    hist = _class_hist(classes, x, n, 257)
     cum = np.concatenate([np.zeros((1, 257)), np.cumsum(hist, axis=0, dtype=np.float64)])
     best, back = [0.0] + [np.inf] * n, [0] * (n + 1)
     for j in range(1, n + 1):
@@ -676,7 +683,6 @@ _MAX_COMPACT = (1 << 17) - 1  # method 6 compacts stages of up to this many byte
 _COST_UNITS = 256    # aecodec.packtables.COST_UNITS
 _RAW_BELOW = 16      # a stage of fewer packed bytes is stored as they are, without a frame
 _ZERO_RUN = 0x80     # flag in a run's table byte: all its symbols are 0, nothing stored
-_HIST_CHUNK = 1 << 22  # symbols a histogram pass of the run search takes at a time
 
 
 # Method 6 stores a stage's zstd frame without what the decoder can rebuild. zstd writes a small
@@ -762,11 +768,7 @@ def _tabled_runs(classes: np.ndarray, x: np.ndarray, tables: list) -> list[tuple
     # and no stage is reached through them), so the bins stop there: a face's values stay under
     # ~40 of the 257, and the search runs that much quicker, with the same result.
     bins = min(int(x.max()), 256) + 1 if len(x) else 1
-    hist = np.zeros(bins * n, np.int64)
-    for i in range(0, len(x), _HIST_CHUNK):  # in pieces: whole, a 24 MP grid's temporaries took ~0.5 GB
-        hist += np.bincount(classes[i:i + _HIST_CHUNK].astype(np.int32) * bins + np.minimum(x[i:i + _HIST_CHUNK], 256),
-                            minlength=bins * n)
-    hist = hist.reshape(n, bins)
+    hist = _class_hist(classes, x, n, bins)
     cum = np.concatenate([np.zeros((1, bins)), np.cumsum(hist, axis=0, dtype=np.float64)])
     cost = np.stack([t.cost[:bins] for t in tables]).astype(np.float64) / (8 * _COST_UNITS)  # bytes per symbol
     # every run i..j-1 (0 <= i < j <= n) and every table t of it at once: est[i, j, t]. Costs are
@@ -860,6 +862,20 @@ def _run_order(idx: np.ndarray, order: int, keys: np.ndarray | None, positions: 
     return idx[np.argsort(-k if order == 2 else k, kind="stable")]
 
 
+def _run_key(rid: np.ndarray, keys: np.ndarray, low: int, span: int, order: int, dtype: type) -> np.ndarray:
+    """run * span + the symbol's rank by predicted scale within ``span`` (smallest first; order 2
+    largest first), built in place in ``dtype``: what ``_section_order`` sorts by."""
+    key = rid.astype(dtype)
+    key *= span
+    if order == 2:
+        key += span - 1 + low
+        key -= keys
+    else:
+        key += keys
+        key -= low
+    return key
+
+
 def _section_order(rid: np.ndarray, keys: np.ndarray | None, positions: int, order: int) -> np.ndarray:
     """Every run's symbols in ``order`` at once: a permutation of the section whose slice for run
     ``r`` (the runs in turn) is ``_run_order`` of its indices, the decoder's per-run sort; one
@@ -875,15 +891,7 @@ def _section_order(rid: np.ndarray, keys: np.ndarray | None, positions: int, ord
         # (run, key) fits 16 bits (32 classes of keys spanning up to 2048 eighths of a log2
         # step): a stable radix sort of it, over the symbols already in the order that breaks
         # ties (raster, or position-major for order 3), gives the same permutation 5x quicker.
-        key16 = rid.astype(np.int32)
-        key16 *= span
-        if order == 2:
-            key16 += span - 1 + low
-            key16 -= keys
-        else:
-            key16 += keys
-            key16 -= low
-        key16 = key16.astype(np.uint16)
+        key16 = _run_key(rid, keys, low, span, order, np.int32).astype(np.uint16)
         if order != 3:
             return np.argsort(key16, kind="stable")
         # the indices, position-major (int32 where they fit: a 24-megapixel grid's are 30 M)
@@ -894,14 +902,7 @@ def _section_order(rid: np.ndarray, keys: np.ndarray | None, positions: int, ord
         return np.concatenate([_run_order(idx, order, keys, positions) for idx in runs])
     # (run, key, index) and the like are unique integers: any sort gives the stable order. Built
     # in place: on a 24-megapixel grid each temporary is 120 MB.
-    key = rid.astype(np.int64)
-    key *= span
-    if order == 2:
-        key += span - 1 + low
-        key -= keys
-    else:
-        key += keys
-        key -= low
+    key = _run_key(rid, keys, low, span, order, np.int64)
     key *= n
     at = np.arange(n, dtype=np.int64)
     if order == 3:
