@@ -275,8 +275,9 @@ class IntSynthesis:
     def __init__(self, layers: list[IntLayer]) -> None:
         self.layers = layers
         # each layer's products in float64 and in float32, taken per call by F32_EXACT_BELOW
-        self._phases = {dt: [_tapped_phases(_phase_kernels(layer.weight, layer.k), dt) if layer.up else None
-                             for layer in layers] for dt in (np.float64, np.float32)}
+        kernels = [_phase_kernels(layer.weight, layer.k) if layer.up else None for layer in layers]
+        self._phases = {dt: [None if kern is None else _tapped_phases(kern, dt) for kern in kernels]
+                        for dt in (np.float64, np.float32)}
         self._tapped = {dt: [None if layer.up else _tap_major(layer.weight, layer.k, dt) for layer in layers]
                         for dt in (np.float64, np.float32)}
         # the largest sum of |weights| of an output: times the largest |input|, the bound of
