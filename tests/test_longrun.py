@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -229,7 +230,6 @@ def test_relative_level_weighting_pulls_each_level_and_domain_alike() -> None:
 
 
 def test_a_relative_run_resumes_from_another_runs_resume_point(tmp_path: Path) -> None:
-    from dataclasses import replace
 
     from aecodec.errors import AecInputError
     torch.set_num_threads(1)
@@ -266,7 +266,6 @@ def test_the_rounded_rate_proxy_counts_the_rate_of_the_stored_symbols() -> None:
 
 
 def test_a_run_checks_its_rate_proxy(tmp_path: Path) -> None:
-    from dataclasses import replace
 
     from aecodec.errors import AecInputError
     torch.set_num_threads(1)
@@ -279,7 +278,6 @@ def test_a_run_checks_its_rate_proxy(tmp_path: Path) -> None:
 
 
 def test_a_run_draws_its_crops_from_crop_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataclasses import replace
 
     import aecodec.train.longrun as longrun
     from aecodec.errors import AecInputError
@@ -316,3 +314,43 @@ def test_a_committed_resume_point_over_its_size_leaves_out_the_second_moments(
     assert any("second moments" in line for line in said)
     out = run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
     assert out["step"] == 3  # and it resumes
+
+
+def test_second_moments_are_estimated_from_gradients_without_moving_a_weight() -> None:
+    from aecodec.train.longrun import estimate_second_moments
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = [p.detach().clone() for p in model.parameters()]
+    xs = iter([torch.randn(5, 4) for _ in range(3)] + [torch.full((5, 4), float("nan"))] + [torch.randn(5, 4)] * 3)
+    grads = []
+
+    def loss_fn() -> torch.Tensor:
+        x = next(xs)
+        loss = (model(x) ** 2).mean()
+        if torch.isfinite(loss):  # the expected clipped gradients, the same way
+            g = torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
+            norm = torch.sqrt(sum((t ** 2).sum() for t in g))
+            grads.append([t * min(1.0, 1.0 / (float(norm) + 1e-6)) for t in g])
+        return loss
+
+    assert estimate_second_moments(model, opt, loss_fn, 4, step=50_000) == 4  # the NaN batch skipped
+    assert all(torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    for i, p in enumerate(model.parameters()):
+        st = opt.state[p]
+        want = sum(g[i] ** 2 for g in grads) / len(grads)
+        assert torch.allclose(st["exp_avg_sq"], want, rtol=1e-5, atol=1e-12)
+        assert float(st["step"]) == 10_000 and not st["exp_avg"].any()
+    opt.step()  # and Adam takes it from there
+
+
+def test_a_resume_without_second_moments_estimates_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aecodec.train.longrun as longrun
+    torch.set_num_threads(1)
+    monkeypatch.setattr(longrun, "COMMITTED_MAX_BYTES", 1000)
+    cfg = _cfg(tmp_path)
+    run_session(cfg, budget_s=600, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), max_steps=1)
+    said: list[str] = []
+    out = run_session(replace(cfg, moment_warmup_steps=3), budget_s=600, log=said.append,
+                      checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
+    assert out["step"] == 2 and any("estimated from 3 gradients" in line for line in said)

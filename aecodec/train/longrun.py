@@ -7,7 +7,9 @@ each working session resumes where the last one stopped. This module owns that r
   of the weights in float32 (what is evaluated and promoted, and what training resumes
   from), Adam's second moments in bfloat16 (they take thousands of steps to rebuild; the
   first moments rebuild in tens and are not kept), the step count, the CPU and wall seconds
-  so far and the data draw position. About 1.5x the size of the float32 weights;
+  so far and the data draw position. About 1.5x the size of the float32 weights; where that
+  passes the repository's file size, the second moments are left out and the next session
+  estimates them from ``moment_warmup_steps`` gradients before its first update;
 - **often-written local checkpoints** of the same, so a killed session loses minutes;
 - **a clean stop** on a time budget, SIGTERM or SIGINT, leaving the resume point and a log
   line (``weights/resume/<run>.log``, one line a session);
@@ -76,6 +78,10 @@ class RunConfig:
     lr_final: float = 1e-5
     fast_lr_scale: float = 10.0
     warmup_steps: int = 200
+    # a resume point without Adam's second moments (too large to commit beside the weights):
+    # estimate them from this many gradients (no update) before the first step, so the restart
+    # does not take lr-sized steps on every parameter whose gradients are tiny
+    moment_warmup_steps: int = 200
     ema_decay: float = 0.999
     bf16: bool = True
     seed: int = 0
@@ -301,6 +307,36 @@ def _save_resume(path: Path, model_ema: CodecModel, opt: torch.optim.Optimizer, 
     return bool(sq)
 
 
+def estimate_second_moments(model: torch.nn.Module, opt: torch.optim.Adam, loss_fn: Any, n: int,
+                            step: int) -> int:
+    """Set Adam's second moments to the mean square of ``n`` clipped gradients of ``loss_fn()``
+    (as ``optimizer_step`` clips them), without changing a weight, and its step counter past
+    the bias correction's reach; first moments start at zero. Returns the gradients used
+    (non-finite losses are skipped, at most ``2 n`` tries)."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    acc = [torch.zeros_like(p) for p in params]
+    used = 0
+    for _ in range(2 * n):
+        if used == n:
+            break
+        loss = loss_fn()
+        if not torch.isfinite(loss):
+            continue
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        for a, p in zip(acc, params):
+            if p.grad is not None:
+                a.add_(p.grad.detach().float() ** 2)
+        used += 1
+    model.zero_grad(set_to_none=True)
+    if used:
+        for a, p in zip(acc, params):
+            opt.state[p] = {"step": torch.tensor(float(max(min(step, 10_000), 1_000))),
+                            "exp_avg": torch.zeros_like(p), "exp_avg_sq": (a / used).to(p.dtype)}
+    return used
+
+
 class _Stop:
     def __init__(self) -> None:
         self.flag = False
@@ -409,11 +445,8 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
             return (time.process_time() - c0) / cpu_budget_s
         return (time.perf_counter() - t0) / budget_s
 
-    while (not stop.flag and time.perf_counter() - t0 < budget_s and (max_steps is None or step - step0 < max_steps)
-           and (cpu_budget_s is None or time.process_time() - c0 < cpu_budget_s)):
-        lr = _lr_at(cfg, step - step0, progress())
-        for g in opt.param_groups:
-            g["lr"] = lr * g["lr_scale"]
+    def batch_loss() -> tuple[torch.Tensor, torch.Tensor]:
+        """A random training batch's per-sample losses and the loss to minimize."""
         parts = []
         crop = square if not sizes else tuple(sizes[int(i)] for i in torch.randint(0, len(sizes), (2,), generator=gen))
         if n_face:
@@ -430,7 +463,19 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
         mse = ((out.x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
         bpp = out.bits / (x.shape[2] * x.shape[3])
         per = lambdas[level] * 255.0**2 * mse + bpp
-        loss = per.mean() if weigher is None else weigher(per, level, domain)
+        return per, (per.mean() if weigher is None else weigher(per, level, domain))
+
+    if ck is not None and not opt.state and cfg.moment_warmup_steps > 0:
+        t_m = time.perf_counter()
+        n = estimate_second_moments(model, opt, lambda: batch_loss()[1], cfg.moment_warmup_steps, step)
+        log(f"Adam's second moments estimated from {n} gradients ({time.perf_counter() - t_m:.0f} s, no update)")
+
+    while (not stop.flag and time.perf_counter() - t0 < budget_s and (max_steps is None or step - step0 < max_steps)
+           and (cpu_budget_s is None or time.process_time() - c0 < cpu_budget_s)):
+        lr = _lr_at(cfg, step - step0, progress())
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_scale"]
+        per, loss = batch_loss()
         if not optimizer_step(loss, model, opt, skipped):
             continue
         step += 1
