@@ -876,6 +876,41 @@ def _run_key(rid: np.ndarray, keys: np.ndarray, low: int, span: int, order: int,
     return key
 
 
+# ``_stable_argsort16`` counts past this many keys (about 7 megapixels of a 320-channel grid),
+# in chunks of _SORT_CHUNK: on 30 M keys 1.15 s against numpy's 0.84 s, for 480 MB less
+_CHUNKED_SORT_ABOVE = 1 << 23
+_SORT_CHUNK = 1 << 18
+
+
+def _stable_argsort16(key: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` for keys in 0..65535 (with ``index``: ``index[np.argsort(
+    key[index], kind="stable")]``), int32 where the length allows. Past _CHUNKED_SORT_ABOVE keys, a counting sort
+    a chunk at a time, whose working arrays are the chunk's: numpy's radix sort holds an int64
+    result and an int64 buffer beside it, 480 MB on a 24-megapixel grid's 30 M symbols."""
+    n = len(key) if index is None else len(index)
+    if n <= _CHUNKED_SORT_ABOVE:
+        perm = np.argsort(key if index is None else key[index], kind="stable")
+        return perm if index is None else index[perm]
+
+    def part(a: int) -> np.ndarray:
+        return key[a:a + _SORT_CHUNK] if index is None else key[index[a:a + _SORT_CHUNK]]
+
+    counts = np.zeros(1 << 16, np.int64)
+    for a in range(0, n, _SORT_CHUNK):
+        counts += np.bincount(part(a), minlength=1 << 16)
+    free = np.cumsum(counts) - counts  # each key's next slot in the result
+    out = np.empty(n, np.int32 if n < 1 << 31 else np.int64)
+    for a in range(0, n, _SORT_CHUNK):
+        k = part(a)
+        p = np.argsort(k, kind="stable")
+        c = np.bincount(k, minlength=1 << 16)
+        sk = k[p]
+        slot = free[sk] + np.arange(len(k)) - (np.cumsum(c) - c)[sk]  # the key's slot plus the rank within it
+        out[slot] = p + a if index is None else index[a:a + _SORT_CHUNK][p]
+        free += c
+    return out
+
+
 def _section_order(rid: np.ndarray, keys: np.ndarray | None, positions: int, order: int) -> np.ndarray:
     """Every run's symbols in ``order`` at once: a permutation of the section whose slice for run
     ``r`` (the runs in turn) is ``_run_order`` of its indices, the decoder's per-run sort; one
@@ -883,7 +918,7 @@ def _section_order(rid: np.ndarray, keys: np.ndarray | None, positions: int, ord
     grid holds one permutation beside order 0's, not all four (a 24-megapixel compress peaked at
     2.16 GB with all four held)."""
     if order == 0:
-        return np.argsort(rid.astype(np.int16, copy=False), kind="stable")  # (runs <= 127) radix sort: 4x quicker
+        return _stable_argsort16(rid.astype(np.int16, copy=False).view(np.uint16))  # (runs <= 127) radix sort: 4x quicker
     n = len(rid)
     low = int(keys.min()) if n else 0
     span = int(keys.max()) - low + 1 if n else 1
@@ -893,10 +928,10 @@ def _section_order(rid: np.ndarray, keys: np.ndarray | None, positions: int, ord
         # ties (raster, or position-major for order 3), gives the same permutation 5x quicker.
         key16 = _run_key(rid, keys, low, span, order, np.int32).astype(np.uint16)
         if order != 3:
-            return np.argsort(key16, kind="stable")
+            return _stable_argsort16(key16)
         # the indices, position-major (int32 where they fit: a 24-megapixel grid's are 30 M)
         major = np.arange(n, dtype=np.int32 if n < 1 << 31 else np.int64).reshape(n // positions, positions).T.ravel()
-        return major[np.argsort(key16[major], kind="stable")]
+        return _stable_argsort16(key16, major)
     if (int(rid.max()) + 1 if n else 1) * span * n >= 1 << 62:  # no composite key: the decoder's sorts, run by run
         runs = [np.flatnonzero(rid == r) for r in range(int(rid.max()) + 1)]
         return np.concatenate([_run_order(idx, order, keys, positions) for idx in runs])
@@ -943,7 +978,7 @@ def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, le
     bounds = [(ends[r - 1] if r else 0, ends[r]) for r in range(len(runs))]
     first = _section_order(rid, keys, positions, 0)
     if len(first) < 1 << 31:  # held through every order: int32 halves it (120 MB on a 24 MP grid)
-        first = first.astype(np.int32)
+        first = first.astype(np.int32, copy=False)
     live = [r for r, (lo, hi) in enumerate(bounds) if x[first[lo:hi]].any()]
     held = {0: first}  # order 0's permutation, let go once its turn is over (120 MB on a 24 MP grid)
     del first

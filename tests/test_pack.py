@@ -224,3 +224,21 @@ def test_grouped_ladder_codes_medium_rate_latents_near_their_entropy() -> None:
     method, data = pack(x)
     assert method == LADDER
     assert len(data) < 1.10 * entropy_bits(x) / 8
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 5000), st.sampled_from([1, 2, 7, 300, 65536]))
+def test_the_chunked_stable_sort_is_numpys(seed: int, n: int, span: int) -> None:
+    """The large grids' counting sort (here past 64 keys, in chunks of 100) gives numpy's
+    stable permutation, alone and through an index."""
+    from unittest import mock
+
+    import aecodec.pack as packing
+    rng = np.random.default_rng(seed)
+    key = rng.integers(0, span, n).astype(np.uint16)
+    index = rng.permutation(n).astype(np.int32)
+    with mock.patch.object(packing, "_CHUNKED_SORT_ABOVE", 64), mock.patch.object(packing, "_SORT_CHUNK", 100):
+        plain, through = packing._stable_argsort16(key), packing._stable_argsort16(key, index)
+    assert np.array_equal(plain, np.argsort(key, kind="stable"))
+    assert np.array_equal(through, index[np.argsort(key[index], kind="stable")])
+    assert n <= 64 or plain.dtype == np.int32

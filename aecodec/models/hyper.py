@@ -471,7 +471,14 @@ class HyperRouting:
                 # kept as int32 (the values are small): on a 24-megapixel grid, 120 MB instead of 240
                 self._last = (key, self.model.synthesis()(side, tuple(shape[1:])).astype(np.int32))
             log_scale = self._last[1]
-        return log_scale + self.gain[:, None, None].astype(np.int64)
+        # int32, a new array (route works in it): int64 and its temporaries took 240 MB each on
+        # a 24-megapixel grid, the compress peak
+        return log_scale + self.gain[:, None, None].astype(np.int32)
 
     def route(self, side: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        return np.clip((self.scale_keys(side, shape) - self.low) >> self.shift, 0, self.classes - 1)
+        """Every symbol's class (int16): its predicted scale key, offset, shifted and clipped."""
+        k = self.scale_keys(side, shape)
+        k -= self.low
+        k >>= self.shift
+        np.clip(k, 0, self.classes - 1, out=k)
+        return k.astype(np.int16)
