@@ -369,3 +369,7 @@ def test_a_resume_without_second_moments_estimates_them(tmp_path: Path, monkeypa
     out = run_session(replace(cfg, moment_warmup_steps=3), budget_s=600, log=said.append,
                       checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
     assert out["step"] == 2 and any("estimated from 3 gradients" in line for line in said)
+    said.clear()  # the local checkpoint of the same step holds them: taken over the committed one
+    out = run_session(replace(cfg, moment_warmup_steps=3), budget_s=600, log=said.append,
+                      checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
+    assert out["step"] == 3 and not any("estimated" in line for line in said)

@@ -267,10 +267,11 @@ def load_resume(path: str | Path) -> dict[str, Any]:
 
 
 def latest_resume(cfg: RunConfig, checkpoint_dir: str = "checkpoints") -> dict[str, Any] | None:
-    """The further along of the committed resume point and this machine's local checkpoint."""
+    """The further along of the committed resume point and this machine's local checkpoint; at
+    the same step, the one holding Adam's second moments (the local one, after a session here)."""
     paths = (Path(cfg.resume_point), Path(checkpoint_dir) / f"{cfg.name}.resume.pt")
     cks = [load_resume(p) for p in paths if p.exists()]
-    return max(cks, key=lambda c: c["step"]) if cks else None
+    return max(cks, key=lambda c: (c["step"], bool(c.get("exp_avg_sq")))) if cks else None
 
 
 def model_from_resume(ck: dict[str, Any]) -> CodecModel:
@@ -286,8 +287,8 @@ def model_from_resume(ck: dict[str, Any]) -> CodecModel:
 
 
 # A committed resume point stays under this many bytes of tensors (the repository keeps files
-# under 20 MB): past it, the optimizer's second moments are left out (the next session's Adam
-# starts them afresh, behind its warm-up) and the fp32 EMA weights kept.
+# under 20 MB): past it, the optimizer's second moments are left out (the next session
+# estimates them, ``moment_warmup_steps``) and the fp32 EMA weights kept.
 COMMITTED_MAX_BYTES = 19_000_000
 
 
