@@ -298,21 +298,6 @@ def test_a_run_draws_its_crops_from_crop_sizes(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(AecInputError, match="crop_sizes"):
         run_session(replace(cfg, crop_sizes=[8], name="bad"), budget_s=600, log=lambda _: None,
                     checkpoint_dir=str(tmp_path / "ck2"), max_steps=1)
-    seen.clear()
-    run_session(replace(cfg, square_crops=True, name="square"), budget_s=600, log=lambda _: None,
-                checkpoint_dir=str(tmp_path / "ck3"), max_steps=12)
-    assert all(h == w for h, w in seen) and len(set(seen)) > 1
-    with pytest.raises(AecInputError, match="square_crops"):  # 16 shapes to compile: refused before any
-        run_session(replace(cfg, compile=True, name="compiled"), budget_s=600, log=lambda _: None,
-                    checkpoint_dir=str(tmp_path / "ck4"), max_steps=1)
-
-
-@pytest.mark.slow
-def test_a_compiled_run_trains(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
-    cfg = replace(_cfg(tmp_path), compile=True, square_crops=True, crop_sizes=[32, 48])
-    out = run_session(cfg, budget_s=900, log=lambda _: None, checkpoint_dir=str(tmp_path / "ck"), max_steps=6)
-    assert out["step"] == 6 and out["eval"] and all(np.isfinite(v) for v in out["eval"].values())
 
 
 def test_a_committed_resume_point_over_its_size_leaves_out_the_second_moments(

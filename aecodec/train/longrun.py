@@ -108,13 +108,6 @@ class RunConfig:
     # against 107 on the rows above (benchmarks/training/edge_rate.md). Sides of 12-15 latents
     # (192, 208, 224, 240 px) train every alignment.
     crop_sizes: list[int] = field(default_factory=list)
-    # a step's crop is square, its side drawn from crop_sizes (each edge still sees every
-    # alignment; only the bottom-right corner's pairs are fewer): len(crop_sizes) shapes, not its square
-    square_crops: bool = False
-    # train through torch.compile (inductor; needs a C++ compiler): 1.5x the steps a second on
-    # this CPU (benchmarks/training/compile.md), after about a minute's compile per crop shape
-    # (cached under /tmp between runs); needs square_crops where there are over two crop sizes
-    compile: bool = False
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RunConfig":
@@ -432,15 +425,6 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
     sizes = sorted({min(int(c), side_max) for c in cfg.crop_sizes})
     if any(c < 16 for c in sizes):
         raise AecInputError(f"crop_sizes must be at least 16 px, got {cfg.crop_sizes}")
-    if cfg.compile and len(sizes) > 2 and not cfg.square_crops:
-        raise AecInputError(f"compile with {len(sizes)} crop sizes needs square_crops: {len(sizes) ** 2} crop shapes "
-                            "would each compile (a minute apiece)")
-    forward = model
-    if cfg.compile:
-        import torch._dynamo as dynamo
-
-        dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, len(sizes) ** 2 + 2)
-        forward = torch.compile(model, dynamic=False)  # one graph per crop shape; dynamic shapes fail to lower
 
     def meta() -> dict[str, Any]:
         return {"step": step, "cpu_s": cpu_s + time.process_time() - c0, "wall_s": wall_s + time.perf_counter() - t0,
@@ -465,10 +449,7 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
     def batch_loss() -> tuple[torch.Tensor, torch.Tensor]:
         """A random training batch's per-sample losses and the loss to minimize."""
         parts = []
-        crop: int | tuple[int, int] = square
-        if sizes:
-            k = torch.randint(0, len(sizes), (1 if cfg.square_crops else 2,), generator=gen)
-            crop = (sizes[int(k[0])], sizes[int(k[-1])])
+        crop = square if not sizes else tuple(sizes[int(i)] for i in torch.randint(0, len(sizes), (2,), generator=gen))
         if n_face:
             parts.append(random_batch(faces, n_face, crop, gen, True))
         if cfg.batch - n_face:
@@ -479,7 +460,7 @@ def run_session(cfg: RunConfig, budget_s: float, log: Any = print, checkpoint_di
         if cfg.denoise_sigma:
             inp = add_noise(x, torch.rand(x.shape[0], 1, 1, 1, generator=gen).to(dev) * cfg.denoise_sigma, gen)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            out = forward(inp, level)
+            out = model(inp, level)
         mse = ((out.x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
         bpp = out.bits / (x.shape[2] * x.shape[3])
         per = lambdas[level] * 255.0**2 * mse + bpp
