@@ -884,9 +884,10 @@ _SORT_CHUNK = 1 << 18
 
 def _stable_argsort16(key: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
     """``np.argsort(key, kind="stable")`` for keys in 0..65535 (with ``index``: ``index[np.argsort(
-    key[index], kind="stable")]``), int32 where the length allows. Past _CHUNKED_SORT_ABOVE keys, a counting sort
-    a chunk at a time, whose working arrays are the chunk's: numpy's radix sort holds an int64
-    result and an int64 buffer beside it, 480 MB on a 24-megapixel grid's 30 M symbols."""
+    key[index], kind="stable")]``). Past _CHUNKED_SORT_ABOVE keys, a counting sort a chunk at a
+    time into int32 (int64 past 2^31 keys), whose working arrays are the chunk's: numpy's radix
+    sort holds an int64 result and an int64 buffer beside it, 480 MB on a 24-megapixel grid's
+    30 M symbols."""
     n = len(key) if index is None else len(index)
     if n <= _CHUNKED_SORT_ABOVE:
         perm = np.argsort(key if index is None else key[index], kind="stable")

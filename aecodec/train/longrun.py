@@ -311,9 +311,10 @@ def _save_resume(path: Path, model_ema: CodecModel, opt: torch.optim.Optimizer, 
 def estimate_second_moments(model: torch.nn.Module, opt: torch.optim.Adam, loss_fn: Any, n: int,
                             step: int) -> int:
     """Set Adam's second moments to the mean square of ``n`` clipped gradients of ``loss_fn()``
-    (as ``optimizer_step`` clips them), without changing a weight, and its step counter past
-    the bias correction's reach; first moments start at zero. Returns the gradients used
-    (non-finite losses are skipped, at most ``2 n`` tries)."""
+    (as ``optimizer_step`` clips them), without changing a weight, and its step counter at the
+    run's step within 1,000-10,000 (past 10,000 the bias correction is gone; a young run keeps
+    some); first moments start at zero. Returns the gradients used (non-finite losses are
+    skipped, at most ``2 n`` tries)."""
     params = [p for g in opt.param_groups for p in g["params"]]
     acc = [torch.zeros_like(p) for p in params]
     used = 0
