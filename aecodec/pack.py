@@ -981,11 +981,10 @@ def _pack_tabled(classes: np.ndarray, x: np.ndarray, tables: _Tables, s: int, le
     if len(first) < 1 << 31:  # held through every order: int32 halves it (120 MB on a 24 MP grid)
         first = first.astype(np.int32, copy=False)
     live = [r for r, (lo, hi) in enumerate(bounds) if x[first[lo:hi]].any()]
-    held = {0: first}  # order 0's permutation, let go once its turn is over (120 MB on a 24 MP grid)
-    del first
     best: dict[int, tuple[bytes, int]] = {}
     for o in orders:  # the lowest order on ties: tried in turn, a later one kept only if smaller
-        perm = held.pop(0) if o == 0 else _section_order(rid, keys, positions, o)
+        perm = _section_order(rid, keys, positions, o) if o else first
+        first = None  # order 0's permutation let go once its turn is over (120 MB on a 24 MP grid)
         for r in live:
             lo, hi = bounds[r]
             t = runs[r][2]

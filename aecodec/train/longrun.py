@@ -44,7 +44,7 @@ import torch
 from aecodec.errors import AecInputError
 from aecodec.models.base import CodecModel
 from aecodec.train.data import folder_images, lfw_images, random_batch, tile_stack
-from aecodec.train.loop import optimizer_step, param_groups
+from aecodec.train.loop import GRAD_CLIP, optimizer_step, param_groups
 
 __all__ = ["RunConfig", "run_session", "add_noise", "load_resume", "latest_resume", "model_from_resume", "split_of", "eval_sets", "EVAL_LEVELS"]
 
@@ -326,7 +326,7 @@ def estimate_second_moments(model: torch.nn.Module, opt: torch.optim.Adam, loss_
             continue
         model.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
         for a, p in zip(acc, params):
             if p.grad is not None:
                 a.add_(p.grad.detach().float() ** 2)

@@ -174,6 +174,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     return TrainResult(model.cpu().eval(), step, wall, last)
 
 
+GRAD_CLIP = 1.0  # the gradient norm every training step is clipped to
+
+
 def optimizer_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.Optimizer,
                    skipped: list[int]) -> bool:
     """One clipped optimizer step on ``loss``; False (and no step) for a non-finite loss, a
@@ -186,7 +189,7 @@ def optimizer_step(loss: torch.Tensor, model: torch.nn.Module, opt: torch.optim.
         return False
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
     opt.step()
     return True
 
