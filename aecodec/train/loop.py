@@ -74,7 +74,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     """Train the model ``cfg`` describes; returns the trained model (also saved to ``cfg.out``)."""
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = _device(cfg)
-    if distributed and not dist.is_initialized():
+    owns_group = distributed and not dist.is_initialized()
+    if owns_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if distributed else 0
     world = dist.get_world_size() if distributed else 1
@@ -171,6 +172,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
             save_model(model.cpu().eval(), cfg.out, card=card)
     if distributed:
         dist.barrier()
+    if owns_group:
+        # left to interpreter exit, gloo's threads were torn down under a live group and a
+        # rank sometimes aborted ("terminate called without an active exception")
+        dist.destroy_process_group()
     return TrainResult(model.cpu().eval(), step, wall, last)
 
 
