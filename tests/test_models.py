@@ -170,3 +170,34 @@ def test_bfloat16_encoder_moves_few_symbols_and_can_be_turned_off(monkeypatch) -
     assert fast.shape == exact.shape
     moved = fast != exact
     assert moved.float().mean() < 0.02 and (fast - exact).abs().max() <= 2
+
+
+def test_a_large_batch_is_analysed_a_few_images_at_a_time_with_the_same_symbols(monkeypatch) -> None:
+    from aecodec.models import conv as conv_module
+
+    torch.manual_seed(0)
+    model = ConvAutoencoder(ConvConfig(channels=8, latent_channels=6, levels=3, lambdas=[0.01, 0.02, 0.04])).eval()
+    x = torch.rand(5, 3, 32, 32)
+    seen: list[int] = []
+    g_a = model.g_a.forward
+
+    def counting(t: torch.Tensor) -> torch.Tensor:
+        seen.append(len(t))
+        return g_a(t)
+
+    monkeypatch.setattr(model.g_a, "forward", counting)
+    whole = model.encode(x, 50)
+    assert seen == [5]
+    monkeypatch.setattr(conv_module, "ANALYSIS_CHUNK_PIXELS", 2 * 32 * 32)
+    seen.clear()
+    # (the same symbols on this machine; a library may pick other kernels by batch size, so a
+    # symbol within rounding of a half may move elsewhere)
+    assert _nearly_equal(model.encode(x, 50), whole)
+    assert seen == [2, 2, 1]
+    monkeypatch.setattr(conv_module, "ANALYSIS_CHUNK_PIXELS", 1)  # an image larger than a chunk: alone
+    seen.clear()
+    assert _nearly_equal(model.encode(x[:2], 50), whole[:2]) and seen == [1, 1]
+
+
+def _nearly_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and int((a - b).abs().max()) <= 1 and float((a != b).float().mean()) < 0.01
