@@ -71,11 +71,16 @@ def _pack_codes(codes: np.ndarray, w: int) -> bytes:
     """Codes < 2**w into bytes, 8 // w per byte, first code in the high bits, zero padded."""
     if w == 8:
         return codes.astype(np.uint8).tobytes()
+    if w == 1:  # (numpy's own: first bit in the high bit, zero padded)
+        return np.packbits(codes.astype(np.uint8, copy=False)).tobytes()
     k = 8 // w
-    c = np.zeros(-(-codes.size // k) * k, np.uint16)
+    c = np.zeros(-(-codes.size // k) * k, np.uint8)
     c[: codes.size] = codes
-    shifts = (8 - w * np.arange(1, k + 1)).astype(np.uint16)
-    return (c.reshape(-1, k) << shifts).sum(axis=1).astype(np.uint8).tobytes()
+    c = c.reshape(-1, k)
+    out = c[:, 0] << (8 - w)
+    for j in range(1, k):
+        out |= c[:, j] << (8 - w * (j + 1))
+    return out.tobytes()
 
 
 def _unpack_codes(data: bytes, n: int, w: int) -> np.ndarray:
@@ -83,8 +88,11 @@ def _unpack_codes(data: bytes, n: int, w: int) -> np.ndarray:
     b = np.frombuffer(data, np.uint8)
     if w == 8:
         return b
-    shifts = (8 - w * np.arange(1, 8 // w + 1)).astype(np.uint8)
-    c = ((b[:, None] >> shifts) & ((1 << w) - 1)).ravel()
+    if w == 1:
+        c = np.unpackbits(b)
+    else:
+        shifts = (8 - w * np.arange(1, 8 // w + 1)).astype(np.uint8)
+        c = ((b[:, None] >> shifts) & ((1 << w) - 1)).ravel()
     if c[n:].any():
         raise AecFormatError("corrupt payload: nonzero padding bits")
     return c[:n]

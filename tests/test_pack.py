@@ -242,3 +242,21 @@ def test_the_chunked_stable_sort_is_numpys(seed: int, n: int, span: int) -> None
     assert np.array_equal(plain, np.argsort(key, kind="stable"))
     assert np.array_equal(through, index[np.argsort(key[index], kind="stable")])
     assert n <= 64 or plain.dtype == np.int32
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([1, 2, 4, 8]), st.integers(0, 70), st.integers(0, 2**32 - 1),
+       st.sampled_from([np.uint8, np.uint32, np.int64]))
+def test_codes_pack_first_in_the_high_bits_and_back(w: int, n: int, seed: int, dtype: type) -> None:
+    """``_pack_codes`` against the plain reading of the format (each byte the sum of its codes
+    shifted, first highest, zero padded), and ``_unpack_codes`` back."""
+    from aecodec.pack import _pack_codes, _unpack_codes
+
+    codes = np.random.default_rng(seed).integers(0, 1 << w, n)
+    k = 8 // w
+    want = bytes(sum(int(c) << (8 - w * (j + 1)) for j, c in enumerate(codes[i:i + k])) for i in range(0, n, k))
+    assert _pack_codes(codes.astype(dtype), w) == want
+    assert np.array_equal(_unpack_codes(want, n, w), codes)
+    if n % k:
+        with pytest.raises(AecFormatError):
+            _unpack_codes(want[:-1] + bytes([want[-1] | 1]), n, w)
