@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
@@ -44,6 +45,10 @@ WINDOW_PIXELS = 1 << 24  # decoded pixels a batch holds before it encodes them (
 # packing a 24-megapixel image peaks near 1.7 GB (benchmarks/tiles.md), and the next image's
 # transform beside it would take a folder of camera photos past 2 GB.
 OVERLAP_MAX_PIXELS = 1 << 22
+# The network runs a window's images of one size this many pixels at a time (4 faces; a larger
+# image alone), the analysis's own chunk (``aecodec.models.conv.ANALYSIS_CHUNK_PIXELS``): between
+# steps it takes the packing thread's core once that is idle.
+NETWORK_STEP_PIXELS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -96,12 +101,15 @@ def routing_of(lm: LoadedModel, quality: float) -> packing.Routing | None:
 
 
 def pack_symbols(lm: LoadedModel, symbols: np.ndarray, quality: float,
-                 effort: int = effort_search.DEFAULT_EFFORT, side: np.ndarray | None = None) -> tuple[int, bytes]:
+                 effort: int = effort_search.DEFAULT_EFFORT, side: np.ndarray | None = None,
+                 routing: packing.Routing | None = None) -> tuple[int, bytes]:
     """One image's symbols (M, h, w) packed as ``lm``'s files are: the smallest of the plain
     methods and, for a hyperprior model, methods 4 and 7 (7 where it has stream tables); from
     effort 2, on small grids, with the packer's search of side symbols. ``side``: the
-    hyperprior's side symbols of these symbols, if computed already (``side_symbols``)."""
-    return packing.pack(symbols, routing=routing_of(lm, quality), side_search=effort >= 2, side=side)
+    hyperprior's side symbols of these symbols, if computed already (``side_symbols``);
+    ``routing``: ``routing_of(lm, quality)``, if made already."""
+    return packing.pack(symbols, routing=routing if routing is not None else routing_of(lm, quality),
+                        side_search=effort >= 2, side=side)
 
 
 def side_symbols(lm: LoadedModel, symbols: np.ndarray, quality: float) -> np.ndarray | None:
@@ -112,8 +120,9 @@ def side_symbols(lm: LoadedModel, symbols: np.ndarray, quality: float) -> np.nda
 
 def _finish(lm: LoadedModel, prep: PreparedImage, symbols: np.ndarray, quality: float,
             packed: tuple[int, bytes] | None = None, cost: float | None = None,
-            effort: int = effort_search.DEFAULT_EFFORT, side: np.ndarray | None = None) -> Encoded:
-    method, payload = packed if packed is not None else pack_symbols(lm, symbols, quality, effort, side)
+            effort: int = effort_search.DEFAULT_EFFORT, side: np.ndarray | None = None,
+            routing: packing.Routing | None = None) -> Encoded:
+    method, payload = packed if packed is not None else pack_symbols(lm, symbols, quality, effort, side, routing)
     w, h = prep.size
     header = Header(model=lm.name, weights_hash=lm.weights_hash, width=w, height=h, mode=prep.mode,
                     quality=quality, latent_shape=tuple(symbols.shape), packing=method)
@@ -153,16 +162,16 @@ def _real_choice(lm: LoadedModel, prep: PreparedImage, quality: float, candidate
 def encode_prepared(lm: LoadedModel, preps: Sequence[PreparedImage], quality: float,
                     effort: int = effort_search.DEFAULT_EFFORT) -> list[Encoded]:
     """Encode images of one size in one forward pass (at effort ≥ 2, one batched search)."""
-    return _encode_parts(lm, preps, quality, effort)()
+    return [finish() for finish in _encode_parts(lm, preps, quality, effort)]
 
 
 def _encode_parts(lm: LoadedModel, preps: Sequence[PreparedImage], quality: float,
-                  effort: int) -> Callable[[], list[Encoded]]:
-    """``encode_prepared`` in two parts: the network's runs now, and the packing of its symbols
-    is the returned function (``batch_encode`` runs it in a thread beside the next batch's
+                  effort: int) -> list[Callable[[], Encoded]]:
+    """``encode_prepared`` in two parts: the network's runs now, and the packing of each
+    image's symbols, the returned functions (``batch_encode`` runs them beside the next batch's
     network). At effort ≥ 2 the search packs as it goes, so all of it runs now."""
     if not preps:
-        return list
+        return []
     for p in preps:
         _check_fits(lm, p)
     sizes = {p.size for p in preps}
@@ -174,21 +183,31 @@ def _encode_parts(lm: LoadedModel, preps: Sequence[PreparedImage], quality: floa
     refine = iters > 0 and effort_search.supports_refinement(lm.model)
     if not refine:
         symbols = encode_symbols(lm, [p.rgb for p in preps], q)
-        # the hyper analysis too, image by image as the packer would: it evens the two threads'
-        # work (a face's packing took ~1.3x its share of the network on one thread)
-        sides = [side_symbols(lm, s, q) for s in symbols]
-        return lambda: [_finish(lm, p, s, q, effort=effort, side=z) for p, s, z in zip(preps, symbols, sides)]
+        # The hyperprior's analysis and synthesis too, image by image as the packer would: they
+        # even the two threads' work (a face's packing took ~1.3x its share of the network on
+        # one thread). Not for images whose packing waits for the network anyway (the scales
+        # of a 24-megapixel grid are 120 MB).
+        routing = routing_of(lm, q)
+        sides = [None if routing is None else routing.side(s) for s in symbols]
+        if hasattr(routing, "warm") and w * h <= OVERLAP_MAX_PIXELS:
+            for s, z in zip(symbols, sides):
+                routing.warm(z, s.shape)
+        return [functools.partial(_finish, lm, p, s, q, effort=effort, side=z, routing=routing)
+                for p, s, z in zip(preps, symbols, sides)]
     stride = lm.model.stride
     if tiles.tiled(lm.model, -(-h // stride), -(-w // stride)):
-        done = [_refine_tiled(lm, p, q, iters) for p in preps]
-        return lambda: done
+        return [functools.partial(_done, _refine_tiled(lm, p, q, iters)) for p in preps]
     x = to_tensor([p.rgb for p in preps], stride)
     first, refined = effort_search.refine(lm.model, x, q, iters, (h, w))
     out = []
     for i, p in enumerate(preps):
         sym, packed, cost = _real_choice(lm, p, q, [first[i], refined[i]], effort)
-        out.append(_finish(lm, p, sym, q, packed, cost))
-    return lambda: out
+        out.append(functools.partial(_done, _finish(lm, p, sym, q, packed, cost)))
+    return out
+
+
+def _done(encoded: Encoded) -> Encoded:
+    return encoded
 
 
 def encode_symbols(lm: LoadedModel, rgbs: Sequence[np.ndarray], quality: float) -> np.ndarray:
@@ -213,10 +232,12 @@ def _refine_tiled(lm: LoadedModel, prep: PreparedImage, quality: float, iters: i
 def batch_encode(lm: LoadedModel | Sequence[LoadedModel], images: Iterable[ImageInput], quality: float,
                  batch: int = 16, effort: int = effort_search.DEFAULT_EFFORT) -> Iterator[Encoded | AecError]:
     """Encode many images in order, running equal sizes through the network together; a bad
-    image yields its error in its place and the others go on. Three stages overlap, each in
-    its own thread: images are read and decoded one window ahead of the network, and a
-    window's symbols are packed while the network runs on the next (PIL, zstd and torch
-    release the GIL, so on two cores neither waits for the other), except after a window with
+    image yields its error in its place and the others go on. Three stages overlap: images are
+    read and decoded one window ahead of the network (a thread of their own), and a window's
+    symbols are packed, image by image, in a packing thread while the network runs on the next
+    window (PIL, zstd and torch release the GIL, so on two cores neither waits for the other);
+    the network's thread, done first, then packs the images the packer has not started (from
+    the window's end), so neither core idles whichever stage is slower. Not after a window with
     an image of over ``OVERLAP_MAX_PIXELS``, whose packing alone takes much memory. A window is
     ``batch`` inputs, or fewer once it holds ``WINDOW_PIXELS`` pixels, so at most three windows
     of decoded images are held at once, whatever the mix of sizes. Given several models (the
@@ -239,24 +260,36 @@ def batch_encode(lm: LoadedModel | Sequence[LoadedModel], images: Iterable[Image
                                             if not isinstance(p, AecError)), default=0) > OVERLAP_MAX_PIXELS:
                 yield from _window_results(*pending)
                 pending = None
-            # With the last window still packing on one core, the network takes the others
-            # (torch's thread count is per thread here: the packer's stays as it was).
-            torch.set_num_threads(max(1, threads - 1) if pending is not None and not pending[2].done() else threads)
+            # While the last window is still packing on one core, the network takes the others;
+            # all of them once it is done (asked before each step of the network; torch's thread
+            # count is per thread here: the packer's stays as it was).
+            packing_now = [] if pending is None else pending[2]
+
+            def network_threads() -> int:
+                return max(1, threads - 1) if not all(f.done() for f in packing_now) else threads
+
             try:
-                parts = [_transform(lms, group, quality, effort, results) for group in groups.values()]
+                jobs = [job for group in groups.values()
+                        for job in _transform(lms, group, quality, effort, results, network_threads)]
             finally:
                 torch.set_num_threads(threads)
-            job = packer.submit(_pack_parts, parts, results)
+            futures = [packer.submit(_pack_one, i, finishes, results) for i, finishes in jobs]
             if pending is not None:
                 yield from _window_results(*pending)
-            pending = (window, results, job)
+            pending = (window, results, futures, jobs)
         if pending is not None:
             yield from _window_results(*pending)
 
 
 def _window_results(window: list[tuple[int, PreparedImage | AecError]], results: dict[int, Encoded | AecError],
-                    job: Future) -> Iterator[Encoded | AecError]:
-    job.result()
+                    futures: list[Future], jobs: list[tuple[int, list[Callable[[], Encoded]]]]) -> Iterator[Encoded | AecError]:
+    # The packer works from the window's start; this thread takes what it has not started, from the end.
+    for future, (i, finishes) in zip(futures[::-1], jobs[::-1]):
+        if future.cancel():
+            _pack_one(i, finishes, results)
+    for future in futures:
+        if not future.cancelled():
+            future.result()
     for i, _ in window:
         yield results[i]
 
@@ -298,36 +331,36 @@ def _ahead(items: Iterator[T]) -> Iterator[T]:
             yield item  # type: ignore[misc]
 
 
-Part = tuple[list[tuple[int, PreparedImage]], list[Callable[[], list[Encoded]]]]
-
-
 def _transform(lms: list[LoadedModel], group: list[tuple[int, PreparedImage]], quality: float, effort: int,
-               results: dict[int, Encoded | AecError]) -> Part | None:
-    """The network's part of a group of equal-size images, with each model; its failure is
-    every image's result."""
-    try:
-        return group, [_encode_parts(lm, [p for _, p in group], quality, effort) for lm in lms]
-    except AecError as exc:
-        for i, _ in group:
-            results[i] = exc
-        return None
-
-
-def _pack_parts(parts: list[Part | None], results: dict[int, Encoded | AecError]) -> None:
-    """The packing of each group's symbols; of several models, the lowest real cost is kept."""
-    for part in parts:
-        if part is None:
-            continue
-        group, finishes = part
+               results: dict[int, Encoded | AecError],
+               threads: Callable[[], int] = torch.get_num_threads) -> list[tuple[int, list[Callable[[], Encoded]]]]:
+    """The network's part of a group of equal-size images, with each model, ``NETWORK_STEP_PIXELS``
+    at a time, each step on ``threads()`` threads: a packing job per image (its index, and each
+    model's packing of it); a step's failure is each of its images' result."""
+    w, h = group[0][1].size
+    step = max(1, NETWORK_STEP_PIXELS // (w * h))
+    jobs: list[tuple[int, list[Callable[[], Encoded]]]] = []
+    for a in range(0, len(group), step):
+        part = group[a:a + step]
+        torch.set_num_threads(threads())
         try:
-            per_model = [finish() for finish in finishes]
+            per_model = [_encode_parts(lm, [p for _, p in part], quality, effort) for lm in lms]
         except AecError as exc:
-            for i, _ in group:
+            for i, _ in part:
                 results[i] = exc
             continue
-        for k, (i, _) in enumerate(group):
-            options = [encoded[k] for encoded in per_model]
-            results[i] = min(options, key=lambda e: e.cost if e.cost is not None else float("inf"))
+        jobs += [(i, [finishes[k] for finishes in per_model]) for k, (i, _) in enumerate(part)]
+    return jobs
+
+
+def _pack_one(i: int, finishes: list[Callable[[], Encoded]], results: dict[int, Encoded | AecError]) -> None:
+    """Image ``i``'s packing with each model; of several, the lowest real cost is kept."""
+    try:
+        options = [finish() for finish in finishes]
+    except AecError as exc:
+        results[i] = exc
+        return
+    results[i] = min(options, key=lambda e: e.cost if e.cost is not None else float("inf"))
 
 
 GENERAL_FAMILIES = ("conv-photos", "conv-faces")

@@ -334,6 +334,38 @@ def test_routing_ignores_a_program_s_bfloat16_matmul_setting(tiny: HyperConvAuto
         torch.set_float32_matmul_precision(before)
 
 
+def test_warmed_scales_are_found_and_the_kept_ones_stay_bounded(tiny: HyperConvAutoencoder, monkeypatch) -> None:
+    """``warm`` runs the synthesis once per grid for ``scale_keys`` and ``route`` to find; the
+    kept scales stay under SCALES_KEPT_BYTES, the newest always kept."""
+    sides = [np.random.default_rng(s).integers(-20, 21, (6, 2, 3)) for s in range(4)]
+    want = [tiny.routing(40).scale_keys(z, (12, 7, 9)) for z in sides]
+    routing = tiny.routing(40)
+    synth = tiny.synthesis()
+    calls: list[int] = []
+
+    def counting(z, hw):
+        calls.append(1)
+        return synth(z, hw)
+
+    monkeypatch.setattr(tiny, "synthesis", lambda: counting)
+    for z in sides:
+        routing.warm(z, (12, 7, 9))
+    assert len(calls) == 4
+    for z, keys in zip(sides, want):
+        assert np.array_equal(routing.scale_keys(z, (12, 7, 9)), keys)
+        routing.route(z, (12, 7, 9))
+    assert len(calls) == 4  # all found
+    one = 12 * 7 * 9 * 4
+    monkeypatch.setattr(type(routing), "SCALES_KEPT_BYTES", 2 * one)
+    routing.warm(np.zeros((6, 2, 3), np.int64), (12, 7, 9))
+    assert sum(v.nbytes for v in routing._scales.values()) <= 2 * one
+    assert np.array_equal(routing.scale_keys(sides[3], (12, 7, 9)), want[3]) and len(calls) == 5  # kept
+    assert np.array_equal(routing.scale_keys(sides[0], (12, 7, 9)), want[0]) and len(calls) == 6  # dropped: again
+    monkeypatch.setattr(type(routing), "SCALES_KEPT_BYTES", 0)
+    routing.warm(sides[1], (12, 7, 9))
+    assert len(routing._scales) == 1  # the newest, whatever its size
+
+
 @pytest.mark.parametrize("k", [3, 5, 7])
 @pytest.mark.parametrize("chw", [(1, 1, 1), (6, 3, 5), (9, 8, 2)])
 def test_the_phased_transposed_convolution_is_the_zero_upsampled_one_exactly(k: int, chw: tuple[int, int, int]) -> None:

@@ -247,6 +247,75 @@ def test_a_window_is_packed_while_the_network_runs_on_the_next(lm, astro64: np.n
     monkeypatch.undo()
     for img, enc in zip([images[0], images[2], images[3]], [out[0], out[2], out[3]]):
         assert enc.data == aecodec.compress(img, quality=50, model=MODEL)
-    assert all(name.startswith("aecodec-pack") for kind, name in events if kind == "pack start")
+    # in the packing thread, or in the network's once it has nothing else to do
+    assert {name.split("_")[0] for kind, name in events if kind == "pack start"} <= {"aecodec-pack", "MainThread"}
     first_pack_end = events.index(("pack end", ""))
     assert sum(kind == "network" for kind, _ in events[:first_pack_end]) == (2 if overlap else 1)
+
+
+def test_the_network_thread_packs_what_the_packer_has_not_started(lm, astro64: np.ndarray, monkeypatch) -> None:
+    """With the network done and packing slow, the images the packing thread has not started
+    are packed in the caller's thread, from the window's end; results keep their order and bytes."""
+    import threading
+    import time
+
+    started: dict[int, str] = {}
+    finish = codec._finish
+
+    def finishing(lm_, prep, *args, **kwargs):
+        started[prep.rgb.tobytes().__hash__()] = threading.current_thread().name
+        time.sleep(0.3)  # the packer is still on its first image when the caller looks
+        return finish(lm_, prep, *args, **kwargs)
+
+    monkeypatch.setattr(codec, "_finish", finishing)
+    images = [astro64, astro64[::-1].copy(), astro64[:, ::-1].copy(), np.rot90(astro64).copy()]
+    out = list(codec.batch_encode(lm, images, 50.0, batch=4))
+    monkeypatch.undo()
+    names = [started[np.ascontiguousarray(im).tobytes().__hash__()] for im in images]
+    # the packer from the start, the caller from the end (each takes one while the other sleeps)
+    assert names[0].startswith("aecodec-pack") and names[-1] == "MainThread"
+    assert names == sorted(names, key=lambda name: name == "MainThread")
+    for img, enc in zip(images, out):
+        assert enc.data == aecodec.compress(img, quality=50, model=MODEL)
+
+
+def test_the_network_takes_the_packers_core_once_it_is_idle(lm, astro64: np.ndarray, monkeypatch) -> None:
+    """A window's images go through the network NETWORK_STEP_PIXELS at a time, each step with
+    the threads free then: one fewer while the last window is still packing."""
+    import threading
+    import time
+
+    monkeypatch.setattr(codec, "NETWORK_STEP_PIXELS", 2 * 64 * 64)
+    steps: list[tuple[int, int]] = []
+    encode, finish = codec._encode_parts, codec._finish
+    gate = threading.Event()
+
+    packed: list[int] = []
+
+    def encoding(lm_, preps, quality, effort=1):
+        steps.append((len(preps), torch.get_num_threads()))
+        if len(steps) == 3:  # the second window's first step: let the first window's packing end
+            gate.set()
+            deadline = time.monotonic() + 10
+            while len(packed) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.1)
+        return encode(lm_, preps, quality, effort)
+
+    def finishing(*args, **kwargs):
+        gate.wait(10)
+        out = finish(*args, **kwargs)
+        packed.append(1)
+        return out
+
+    monkeypatch.setattr(codec, "_encode_parts", encoding)
+    monkeypatch.setattr(codec, "_finish", finishing)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = list(codec.batch_encode(lm, [astro64] * 8, 50.0, batch=4))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(out) == 8 and all(isinstance(e, codec.Encoded) for e in out)
+    assert [n for n, _ in steps] == [2, 2, 2, 2]
+    assert [t for _, t in steps] == [2, 2, 1, 2]  # window 1 alone; beside its packing; after it

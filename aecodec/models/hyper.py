@@ -439,7 +439,7 @@ class HyperRouting:
         self.model, self.quality, self.classes = model, float(quality), cfg.classes
         self.tables = model.tables()
         self._lock = threading.Lock()
-        self._last: tuple | None = None  # (key of the side symbols, their log2 scales)
+        self._scales: dict[tuple, np.ndarray] = {}  # key of side symbols -> their log2 scales, oldest first
         self.low, self.shift = cfg.class_low, cfg.class_shift
         lo, hi, t = quality_position(quality, cfg.levels)
         t64 = min(int(t * 64), 64)  # IEEE arithmetic on the header's quality: alike everywhere
@@ -459,18 +459,32 @@ class HyperRouting:
             z = torch.round(self.model.hyper.analysis(y)).clamp_(-Z_MAX, Z_MAX)
         return z[0].cpu().numpy().astype(np.int64)
 
+    # Log2 scales kept (bytes): pack() tries methods 4 and 7 at once on the same side symbols, and
+    # the batch encoder computes a window's on the network's thread (``warm``) for its packing
+    # thread to find, so the synthesis runs once a grid. The newest is always kept, whatever its size.
+    SCALES_KEPT_BYTES = 64 << 20
+
+    def _log_scales(self, side: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        side = np.ascontiguousarray(side, np.int64)
+        key = (hashlib.blake2b(side.tobytes(), digest_size=16).digest(), side.shape, tuple(shape))
+        with self._lock:  # (another thread wanting the same grid waits for it)
+            hit = self._scales.get(key)
+            if hit is None:
+                # kept as int32 (the values are small): on a 24-megapixel grid, 120 MB instead of 240
+                hit = self._scales[key] = self.model.synthesis()(side, tuple(shape[1:])).astype(np.int32)
+                held = sum(v.nbytes for v in self._scales.values())
+                while held > self.SCALES_KEPT_BYTES and len(self._scales) > 1:
+                    held -= self._scales.pop(next(iter(self._scales))).nbytes
+        return hit
+
+    def warm(self, side: np.ndarray, shape: tuple[int, ...]) -> None:
+        """Run the hyper synthesis of ``side`` now, for ``scale_keys`` and ``route`` to find."""
+        self._log_scales(side, shape)
+
     def scale_keys(self, side: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """Every symbol's predicted log2 scale at this quality, in integer 1/8 units (its class
         is this, offset and shifted, clipped): packing method 7 orders runs by it."""
-        # pack() tries methods 4 and 7 at once on the same side symbols: the synthesis (most of
-        # their time) runs once, the other thread waits for it.
-        side = np.ascontiguousarray(side, np.int64)
-        key = (hashlib.blake2b(side.tobytes(), digest_size=16).digest(), side.shape, tuple(shape))
-        with self._lock:
-            if self._last is None or self._last[0] != key:
-                # kept as int32 (the values are small): on a 24-megapixel grid, 120 MB instead of 240
-                self._last = (key, self.model.synthesis()(side, tuple(shape[1:])).astype(np.int32))
-            log_scale = self._last[1]
+        log_scale = self._log_scales(side, shape)
         # int32, a new array (route works in it): int64 and its temporaries took 240 MB each on
         # a 24-megapixel grid, the compress peak
         return log_scale + self.gain[:, None, None].astype(np.int32)
