@@ -23,6 +23,7 @@ import torch.nn.functional as F
 import zstandard
 from PIL import Image
 
+from aecodec import allocator
 from aecodec import effort as effort_search
 from aecodec import pack as packing
 from aecodec import tiles
@@ -216,7 +217,9 @@ def encode_symbols(lm: LoadedModel, rgbs: Sequence[np.ndarray], quality: float) 
     stride = lm.model.stride
     h, w = rgbs[0].shape[:2]
     if tiles.tiled(lm.model, -(-h // stride), -(-w // stride)):
-        return np.stack([tiles.encode_tiled(lm.model, rgb, quality) for rgb in rgbs])
+        out = np.stack([tiles.encode_tiled(lm.model, rgb, quality) for rgb in rgbs])
+        allocator.release()
+        return out
     return lm.model.encode(to_tensor(rgbs, stride), quality).numpy()
 
 

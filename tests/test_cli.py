@@ -373,3 +373,82 @@ def test_a_folder_goes_to_the_codec_as_one_stream(tmp_path: Path, monkeypatch: p
     assert r.exit_code == 1 and calls == [20]
     assert "f07.png" in one_error_line(r)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"f{k:02d}.aec" for k in range(20) if k != 7]
+
+
+def _faces_aec(tmp_path: Path, n: int) -> list[Path]:
+    from skimage import data as skdata
+
+    rgb = skdata.astronaut()
+    paths = []
+    for k in range(n):
+        p = tmp_path / f"f{k}.aec"
+        p.write_bytes(aecodec.compress(np.ascontiguousarray(rgb[40 * k:40 * k + 64, 100:164]), quality=40))
+        paths.append(p)
+    return paths
+
+
+def test_decompress_decodes_small_files_several_at_a_time_in_order(tmp_path: Path, monkeypatch) -> None:
+    """A folder's files decode on as many threads as torch has, in order, a bad one failing alone;
+    each file's pixels within ±1 of the API's decode, and the file read once."""
+    import threading
+
+    import torch
+
+    from aecodec.cli import commands
+
+    paths = _faces_aec(tmp_path, 5)
+    (tmp_path / "bad.aec").write_bytes(b"AEC" + bytes(40))
+    srcs = [paths[0], paths[1], tmp_path / "bad.aec", *paths[2:]]
+    names: list[str] = []
+    decompress = aecodec.decompress
+
+    def recording(data, **kwargs):
+        names.append(threading.current_thread().name)
+        return decompress(data, **kwargs)
+
+    monkeypatch.setattr(aecodec, "decompress", recording)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        jobs = [commands._Job(str(p), str(tmp_path / f"out{k}.png")) for k, p in enumerate(srcs)]
+        out = list(commands._decompress_all(jobs))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(out) == 6 and isinstance(out[2], aecodec.AecError)
+    assert all(job.data is None for job in jobs)  # read ahead, then let go
+    assert {n.split("_")[0] for n in names} == {"aecodec-decode"}
+    for p, got in zip(paths, out[:2] + out[3:]):
+        want = np.asarray(decompress(p.read_bytes()).convert("RGB")).astype(int)
+        assert np.abs(np.asarray(Image.open(__import__("io").BytesIO(got)).convert("RGB")).astype(int) - want).max() <= 1
+
+
+def test_decompress_decodes_a_large_file_alone(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    import torch
+
+    from aecodec.cli import commands
+
+    paths = _faces_aec(tmp_path, 3)
+    monkeypatch.setattr(commands, "PARALLEL_DECODE_MAX_PIXELS", 64 * 64 - 1)
+    names: list[str] = []
+    decompress = aecodec.decompress
+    monkeypatch.setattr(aecodec, "decompress", lambda data, **kw: names.append(threading.current_thread().name)
+                        or decompress(data, **kw))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = list(commands._decompress_all([commands._Job(str(p), str(tmp_path / f"o{k}.png"))
+                                             for k, p in enumerate(paths)]))
+    finally:
+        torch.set_num_threads(threads)
+    assert names == ["MainThread"] * 3 and all(isinstance(b, bytes) for b in out)
+
+
+def test_decompress_writes_png_at_zlib_level_3(tmp_path: Path) -> None:
+    from aecodec.cli.commands import encode_image
+
+    im = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8))
+    buf = __import__("io").BytesIO()
+    im.save(buf, format="PNG", compress_level=3)
+    assert encode_image(im, "PNG", []) == buf.getvalue()

@@ -9,9 +9,11 @@ import io
 import math
 import os
 import sys
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, NoReturn, Sequence
+from typing import Any, Callable, Iterable, Iterator, NoReturn, Sequence
 
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,7 @@ import click
 from tqdm import tqdm
 
 import aecodec
+from aecodec import allocator
 from aecodec.atomic import write_atomic
 from aecodec.cli.io import STDIO, binary_stream, check_output, read_bytes
 from aecodec.defaults import DEFAULT_EFFORT, DEFAULT_MODEL, DEFAULT_QUALITY, EFFORT_MAX, EFFORT_MIN, MODEL_CHOICE_EFFORT
@@ -33,6 +36,10 @@ __all__ = ["compress", "decompress", "info", "models", "bench", "train", "plan_o
 
 _STDIN_LABEL = "<stdin>"
 _LOSSY_QUALITY = {"JPEG": 95, "WEBP": 95}  # decoded pixels are already lossy: keep them close
+# zlib level of a decoded PNG: 3 wrote 20 decoded LFW faces in 10.7 ms each against 29.6 at
+# Pillow's default 6, in 5.6 % more bytes (81.1 KB against 76.8; level 1: 8.3 ms, 85.1 KB), and
+# the PNG encode was 23 of the 59 ms a face of `aecodec decompress` over a folder
+_PNG_LEVEL = 3
 #: decompress's default output: ``face.aec`` → ``face.decoded.png``, never the original ``face.png``.
 DECODED_TAG = ".decoded"
 SCHEDULER_TIMEOUT_S = 20  # --scheduler: how long to try to reach it
@@ -200,6 +207,7 @@ def compress(images: tuple[str, ...], out: str | None, quality: float, model: st
         _run_cluster("compress", scheduler, images, out, force, verbose, quality=quality, model=model, effort=effort,
                      device=device)
     from aecodec.denoising import denoising_codec
+    allocator.tune()  # this process's tensors come and go by the window (aecodec.allocator)
     if denoise and device != "cpu":
         raise click.UsageError("--denoise runs on the CPU only")
     codec = denoising_codec(model or DEFAULT_MODEL, quality, effort) if denoise \
@@ -269,7 +277,9 @@ def encode_image(im: Image.Image, fmt: str, notes: list[str]) -> bytes:
         notes.append("alpha flattened onto white: JPEG has no alpha channel")
     buf = io.BytesIO()
     try:
-        im.save(buf, format=fmt, **({"quality": _LOSSY_QUALITY[fmt]} if fmt in _LOSSY_QUALITY else {}))
+        options = {"quality": _LOSSY_QUALITY[fmt]} if fmt in _LOSSY_QUALITY else \
+            {"compress_level": _PNG_LEVEL} if fmt == "PNG" else {}
+        im.save(buf, format=fmt, **options)
     except (OSError, KeyError, ValueError) as exc:
         raise AecOutputError(f"cannot write a {im.mode} image as {fmt} ({exc})") from None
     return buf.getvalue()
@@ -284,10 +294,58 @@ def _device_option(device: str) -> str:
         raise click.BadParameter(str(exc), param_hint="--device") from None
 
 
+# decompress decodes files of up to this many pixels several at a time on the CPU (as many as
+# torch has threads, each file on one): 96 LFW faces went from 40-43 to 27-30 ms a file on two
+# cores. A larger file is decoded alone, on every thread, so the peak stays one image's (a
+# 24-megapixel decode peaks near 1.6 GB, benchmarks/tiles.md).
+PARALLEL_DECODE_MAX_PIXELS = 1 << 22
+
+
+def _decompress_all(jobs: list[_Job], device: str = "cpu") -> Iterator[bytes | AecError]:
+    """Each job's output bytes, or its error, in order (``PARALLEL_DECODE_MAX_PIXELS``). The
+    decoded pixels are those of a one-thread decode: within ±1 of any other thread count's."""
+    import torch
+
+    workers = torch.get_num_threads()
+    if device != "cpu" or workers < 2 or len(jobs) < 2:
+        yield from (_decompress_one(job, device) for job in jobs)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="aecodec-decode", initializer=torch.set_num_threads,
+                            initargs=(1,)) as pool:
+        flight: deque[Future] = deque()
+        for job in jobs:
+            if _pixels(job) > PARALLEL_DECODE_MAX_PIXELS:
+                while flight:
+                    yield flight.popleft().result()
+                yield _decompress_one(job, device)
+                continue
+            flight.append(pool.submit(_decompress_one, job, device))
+            if len(flight) > workers:  # one waiting beside those decoding
+                yield flight.popleft().result()
+        while flight:
+            yield flight.popleft().result()
+
+
+def _pixels(job: _Job) -> int:
+    """The pixels ``job``'s file declares, its bytes read into the job; 0 where it cannot be read
+    or parsed (its decode reports why)."""
+    from aecodec.container import read
+    try:
+        if job.data is None:
+            job.data = _read_input(job.src)
+        header = read(job.data).header
+    except AecError:
+        return 0
+    return header.width * header.height
+
+
 def _decompress_one(job: _Job, device: str = "cpu") -> bytes | AecError:
     try:
         fmt = format_for(job.out)
-        im = aecodec.decompress(job.data if job.data is not None else _read_input(job.src), device=device)
+        data = job.data if job.data is not None else _read_input(job.src)
+        if job.src != STDIO:
+            job.data = None  # (read ahead by _pixels: not held for the rest of the run)
+        im = aecodec.decompress(data, device=device)
         data = encode_image(im, fmt, job.notes)
     except AecError as exc:
         return exc
@@ -316,8 +374,8 @@ def decompress(files: tuple[str, ...], out: str | None, force: bool, verbose: bo
     if device != "cpu":
         from aecodec.devices import resolve_device
         resolve_device(device)  # a missing GPU is one line, not one per file
-    _run(files, out, ".png", force, "decompress", lambda chunk: map(functools.partial(_decompress_one, device=device),
-                                                                    chunk),
+    allocator.tune()
+    _run(files, out, ".png", force, "decompress", functools.partial(_decompress_all, device=device),
          (lambda job, data: f"{job.name()}: {job.detail}, {len(data)} bytes") if verbose else None,
          tag=DECODED_TAG)
 
