@@ -112,12 +112,17 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "aecodec", "compress", *paths, "-o", str(tmp / "cli") + "/"],
                    check=True, env=env, cwd=tmp)
     cli = (time.perf_counter() - t) / len(paths)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "aecodec", "decompress", *sorted(map(str, (tmp / "cli").glob("*.aec"))),
+                    "-o", str(tmp / "decoded") + "/"], check=True, env=env, cwd=tmp)
+    cli_dec = (time.perf_counter() - t) / len(paths)
     print(f"\n## A folder of {len(paths)} faces (250x250)\n")
     print("| what | ms per image | / reference batched g_a |")
     print("|---|---:|---:|")
     print(f"| reference g_a, batches of 32 at 256x256 | {ref_batch * 1e3:.1f} | 1.00× |")
     print(f"| `aecodec compress FOLDER/*.png -o out/` (cold process: start-up and model load included) | "
           f"{cli * 1e3:.1f} | {cli / ref_batch:.2f}× |")
+    print(f"| `aecodec decompress out/*.aec -o decoded/` (PNG; cold process) | {cli_dec * 1e3:.1f} | – |")
 
     from distributed import Client, LocalCluster
 
