@@ -37,11 +37,11 @@ def tune() -> bool:
     if not sys.platform.startswith("linux") or any(k in os.environ for k in _USER_SET):
         return False
     try:
-        mallopt = ctypes.CDLL(None).mallopt
-        gnu = ctypes.CDLL(None).gnu_get_libc_version  # glibc's own: musl's mallopt does nothing
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # glibc's own: musl's mallopt does nothing
+        mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    del gnu
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # the mmap threshold first: setting the trim threshold alone stops glibc raising the mmap
     # threshold, and every block over 128 KB would be mapped afresh (2.1 M faults on the faces)
